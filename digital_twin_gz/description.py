@@ -1,0 +1,352 @@
+"""The robot description: xacro expansion and the one model every other part reads.
+
+``load_description`` expands a ``.urdf.xacro`` (or reads a plain ``.urdf``), equips it
+with the gz-sim systems of the topic contract when it declares none, and parses it into a
+:class:`RobotDescription`: joints in a fixed order, their limits as arrays, the
+JointTrajectoryController gains and the systems declared.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from lxml import etree
+
+from digital_twin_gz import gains as gain_rules
+from digital_twin_gz.share import register_packages, share_dir
+
+ACTUATED_TYPES = ("revolute", "continuous", "prismatic")
+JTC_PLUGIN = "gz::sim::systems::JointTrajectoryController"
+JSP_PLUGIN = "gz::sim::systems::JointStatePublisher"
+ODOM_PLUGIN = "gz::sim::systems::OdometryPublisher"
+CONTRACT_SYSTEMS = (JSP_PLUGIN, ODOM_PLUGIN, JTC_PLUGIN)
+
+
+class DescriptionError(ValueError):
+    """A description that cannot be expanded or parsed; the message names file and line."""
+
+
+def bundled_urdf() -> Path:
+    return share_dir() / "urdf" / "humanoid.urdf.xacro"
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    mass: float
+    com: np.ndarray
+    inertia: np.ndarray
+    has_inertial: bool
+    meshes: tuple[str, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class Joint:
+    name: str
+    type: str
+    parent: str
+    child: str
+    xyz: np.ndarray
+    rpy: np.ndarray
+    axis: np.ndarray
+    lower: float
+    upper: float
+    effort: float
+    velocity: float
+    damping: float
+    friction: float
+    has_limit: bool
+    line: int
+
+
+@dataclass(frozen=True)
+class GzSystem:
+    filename: str
+    name: str
+    params: dict[str, list[str]]
+
+    def param(self, key: str, default: str | None = None) -> str | None:
+        values = self.params.get(key)
+        return values[0] if values else default
+
+
+# The gz::math::PID terms of JointTrajectoryController, one array entry per joint.
+GAIN_FIELDS = {
+    "position_p_gain": 0.0, "position_i_gain": 0.0, "position_d_gain": 0.0,
+    "position_i_min": 0.0, "position_i_max": -1.0,
+    "position_cmd_min": 0.0, "position_cmd_max": -1.0, "position_cmd_offset": 0.0,
+    "velocity_p_gain": 0.0, "velocity_i_gain": 0.0, "velocity_d_gain": 0.0,
+    "velocity_i_min": 0.0, "velocity_i_max": -1.0,
+    "velocity_cmd_min": 0.0, "velocity_cmd_max": -1.0, "velocity_cmd_offset": 0.0,
+    "initial_position": 0.0,
+}
+
+
+@dataclass(frozen=True)
+class TrajectoryGains:
+    """Controller parameters in the description's joint order (one array per field)."""
+
+    values: dict[str, np.ndarray]
+
+    def __getattr__(self, key: str) -> np.ndarray:
+        try:
+            return self.values[key]
+        except KeyError as err:
+            raise AttributeError(key) from err
+
+
+@dataclass(frozen=True)
+class RobotDescription:
+    name: str
+    urdf: str
+    source: Path
+    root_link: str
+    links: dict[str, Link]
+    joints: dict[str, Joint]
+    joint_names: tuple[str, ...]
+    systems: tuple[GzSystem, ...]
+    gains: TrajectoryGains
+    packages: dict[str, Path] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def lower(self) -> np.ndarray:
+        return np.array([self.joints[n].lower for n in self.joint_names])
+
+    @property
+    def upper(self) -> np.ndarray:
+        return np.array([self.joints[n].upper for n in self.joint_names])
+
+    @property
+    def effort_limit(self) -> np.ndarray:
+        return np.array([self.joints[n].effort for n in self.joint_names])
+
+    @property
+    def velocity_limit(self) -> np.ndarray:
+        return np.array([self.joints[n].velocity for n in self.joint_names])
+
+    @property
+    def default_positions(self) -> np.ndarray:
+        return self.gains.initial_position.copy()
+
+    @property
+    def total_mass(self) -> float:
+        return sum(link.mass for link in self.links.values())
+
+    def index(self, joint: str) -> int:
+        return self.joint_names.index(joint)
+
+    def system(self, plugin_name: str) -> GzSystem | None:
+        return next((s for s in self.systems if s.name == plugin_name), None)
+
+    def children(self, link: str) -> list[Joint]:
+        return [j for j in self.joints.values() if j.parent == link]
+
+
+def expand_xacro(path: Path, args: dict[str, str] | None = None,
+                 packages: dict[str, Path] | None = None) -> str:
+    """Expand ``path`` with PyPI xacro; ``$(find pkg)`` resolves through ``packages``."""
+    import xacro
+
+    register_packages(packages or {})
+    try:
+        doc = xacro.process_file(str(path), mappings=dict(args or {}))
+    except Exception as err:  # xacro raises XacroException, ExpatError, NameError, ...
+        where = " <- ".join(str(f) for f in reversed(xacro.filestack or [path]) if f)
+        raise DescriptionError(f"{path}: xacro failed: {err} (in {where})") from err
+    return doc.toprettyxml(indent="  ")
+
+
+def _floats(text: str | None, default: str, where: str) -> np.ndarray:
+    try:
+        return np.array([float(v) for v in (text or default).split()])
+    except ValueError as err:
+        raise DescriptionError(f"{where}: not a list of numbers: {text!r}") from err
+
+
+def _float(element, attribute: str, default: float, where: str) -> float:
+    if element is None or element.get(attribute) is None:
+        return default
+    try:
+        return float(element.get(attribute))
+    except ValueError as err:
+        raise DescriptionError(f"{where}: {attribute}={element.get(attribute)!r} is not a number") from err
+
+
+def _parse_link(element, where: str) -> Link:
+    name = element.get("name")
+    inertial = element.find("inertial")
+    meshes = tuple(m.get("filename", "") for m in element.iter("mesh"))
+    if inertial is None:
+        return Link(name, 0.0, np.zeros(3), np.zeros((3, 3)), False, meshes, element.sourceline)
+    mass = _float(inertial.find("mass"), "value", 0.0, where)
+    i = inertial.find("inertia")
+    ixx, ixy, ixz, iyy, iyz, izz = (_float(i, k, 0.0, where) for k in ("ixx", "ixy", "ixz", "iyy", "iyz", "izz"))
+    origin = inertial.find("origin")
+    com = _floats(origin.get("xyz") if origin is not None else None, "0 0 0", where)
+    inertia = np.array([[ixx, ixy, ixz], [ixy, iyy, iyz], [ixz, iyz, izz]])
+    return Link(name, mass, com, inertia, True, meshes, element.sourceline)
+
+
+def _parse_joint(element, links: dict[str, Link], where: str) -> Joint:
+    name = element.get("name")
+    jtype = element.get("type")
+    at = f"{where}: joint '{name}'"
+    parent_el, child_el = element.find("parent"), element.find("child")
+    if parent_el is None or child_el is None:
+        raise DescriptionError(f"{at} needs <parent link=...> and <child link=...>")
+    parent, child = parent_el.get("link"), child_el.get("link")
+    for role, link in (("parent", parent), ("child", child)):
+        if link not in links:
+            raise DescriptionError(f"{at}: {role} link '{link}' does not exist")
+    origin = element.find("origin")
+    axis_el = element.find("axis")
+    limit = element.find("limit")
+    dynamics = element.find("dynamics")
+    axis = _floats(axis_el.get("xyz") if axis_el is not None else None, "1 0 0", at)
+    if jtype in ("revolute", "prismatic") and limit is None:
+        raise DescriptionError(f"{at}: a {jtype} joint needs <limit lower= upper= effort= velocity=>")
+    unbounded = jtype == "continuous"
+    return Joint(
+        name=name, type=jtype, parent=parent, child=child,
+        xyz=_floats(origin.get("xyz") if origin is not None else None, "0 0 0", at),
+        rpy=_floats(origin.get("rpy") if origin is not None else None, "0 0 0", at),
+        axis=axis / (np.linalg.norm(axis) or 1.0),
+        lower=-np.inf if unbounded else _float(limit, "lower", 0.0, at),
+        upper=np.inf if unbounded else _float(limit, "upper", 0.0, at),
+        effort=_float(limit, "effort", np.inf, at),
+        velocity=_float(limit, "velocity", np.inf, at),
+        damping=_float(dynamics, "damping", 0.0, at),
+        friction=_float(dynamics, "friction", 0.0, at),
+        has_limit=limit is not None,
+        line=element.sourceline,
+    )
+
+
+def _parse_systems(robot) -> tuple[GzSystem, ...]:
+    systems = []
+    for plugin in robot.findall("gazebo/plugin"):
+        params: dict[str, list[str]] = {}
+        for child in plugin:
+            if isinstance(child.tag, str):
+                params.setdefault(child.tag, []).append((child.text or "").strip())
+        systems.append(GzSystem(plugin.get("filename", ""), plugin.get("name", ""), params))
+    return tuple(systems)
+
+
+def _trajectory_gains(system: GzSystem | None, joint_names: tuple[str, ...], where: str) -> TrajectoryGains:
+    """Per-joint gains; gz-sim pairs the n-th value of each field with the n-th joint_name."""
+    values = {k: np.full(len(joint_names), d) for k, d in GAIN_FIELDS.items()}
+    if system is None:
+        return TrajectoryGains(values)
+    for k, named in enumerate(system.params.get("joint_name", [])):
+        if named not in joint_names:
+            raise DescriptionError(f"{where}: JointTrajectoryController names joint '{named}', "
+                                   "which is not an actuated joint of the robot")
+        j = joint_names.index(named)
+        for key in GAIN_FIELDS:
+            entries = system.params.get(key, [])
+            if k < len(entries):
+                try:
+                    values[key][j] = float(entries[k])
+                except ValueError as err:
+                    raise DescriptionError(f"{where}: JointTrajectoryController <{key}> "
+                                           f"of '{named}' is {entries[k]!r}") from err
+    return TrajectoryGains(values)
+
+
+def parse_description(urdf: str, source: Path, packages: dict[str, Path] | None = None,
+                      notes: tuple[str, ...] = ()) -> RobotDescription:
+    """Parse expanded URDF text into a :class:`RobotDescription`."""
+    where = str(source)
+    try:
+        robot = etree.fromstring(urdf.encode(), etree.XMLParser(remove_comments=True))
+    except etree.XMLSyntaxError as err:
+        raise DescriptionError(f"{where}: line {err.lineno}: {err.msg}") from err
+    if robot.tag != "robot":
+        raise DescriptionError(f"{where}: the root element is <{robot.tag}>, not <robot>")
+    links: dict[str, Link] = {}
+    for element in robot.findall("link"):
+        link = _parse_link(element, f"{where}: line {element.sourceline}: link '{element.get('name')}'")
+        links[link.name] = link
+    if not links:
+        raise DescriptionError(f"{where}: no <link> elements")
+    joints = {}
+    for element in robot.findall("joint"):
+        joint = _parse_joint(element, links, f"{where}: line {element.sourceline}")
+        joints[joint.name] = joint
+    children = {j.child for j in joints.values()}
+    roots = [name for name in links if name not in children]
+    if len(roots) != 1:
+        raise DescriptionError(f"{where}: the links must form one tree; roots found: {roots}")
+    joint_names = tuple(j.name for j in joints.values() if j.type in ACTUATED_TYPES)
+    systems = _parse_systems(robot)
+    jtc = next((s for s in systems if s.name == JTC_PLUGIN), None)
+    return RobotDescription(
+        name=robot.get("name", "robot"), urdf=urdf, source=Path(source), root_link=roots[0],
+        links=links, joints=joints, joint_names=joint_names, systems=systems,
+        gains=_trajectory_gains(jtc, joint_names, where), packages=dict(packages or {}), notes=notes,
+    )
+
+
+def _contract_systems_xacro(description: RobotDescription, missing: set[str],
+                            joint_gains: dict[str, dict[str, float]]) -> str:
+    """A xacro document that calls urdf/gazebo_systems.xacro for the missing systems."""
+    name = description.name
+    parts = ['<robot name="%s" xmlns:xacro="http://www.ros.org/wiki/xacro">' % name,
+             '<xacro:include filename="$(find digital_twin_gz)/urdf/gazebo_systems.xacro"/>']
+    if missing & {JSP_PLUGIN, ODOM_PLUGIN}:
+        parts.append(f'<xacro:twin_state_systems robot_name="{name}" base_link="{description.root_link}"/>')
+    if JTC_PLUGIN in missing:
+        parts.append(f'<xacro:twin_trajectory_controller robot_name="{name}"><joints>')
+        for joint, g in joint_gains.items():
+            parts.append('<xacro:twin_trajectory_joint name="%s" kp="%r" kd="%r" effort="%r" initial="%r"/>'
+                         % (joint, g["kp"], g["kd"], g["effort"], g["initial"]))
+        parts.append("</joints></xacro:twin_trajectory_controller>")
+    parts.append("</robot>")
+    return "\n".join(parts)
+
+
+def _add_contract_systems(description: RobotDescription, gains_config: Path | None) -> RobotDescription:
+    """Give a user's description the gz-sim systems it lacks, with derived gains."""
+    declared = {s.name for s in description.systems}
+    missing = set(CONTRACT_SYSTEMS) - declared
+    if not missing:
+        return description
+    joint_gains = gain_rules.derive(description, gains_config)
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = Path(tmp) / "systems.urdf.xacro"
+        extra.write_text(_contract_systems_xacro(description, missing, joint_gains))
+        generated = etree.fromstring(expand_xacro(extra).encode())
+    robot = etree.fromstring(description.urdf.encode())
+    for gazebo in generated.findall("gazebo"):
+        for plugin in list(gazebo):
+            if plugin.get("name") in missing:
+                wrapper = etree.SubElement(robot, "gazebo")
+                wrapper.append(plugin)
+    added = sorted(m.rsplit("::", 1)[-1] for m in missing)
+    note = (f"declares no {', '.join(added)}; added them "
+            f"(trajectory gains derived from masses and effort limits, see config/derived_gains.yaml)")
+    return parse_description(etree.tostring(robot, pretty_print=True).decode(), description.source,
+                             description.packages, description.notes + (note,))
+
+
+def load_description(path: Path | str | None = None, *, xacro_args: dict[str, str] | None = None,
+                     packages: dict[str, Path] | None = None,
+                     gains_config: Path | None = None) -> RobotDescription:
+    """Load the bundled humanoid (default) or a user's ``.urdf`` / ``.urdf.xacro``."""
+    path = Path(path) if path else bundled_urdf()
+    if not path.is_file():
+        raise DescriptionError(f"{path}: no such file")
+    packages = {k: Path(v) for k, v in (packages or {}).items()}
+    if path.name.endswith(".xacro"):
+        urdf = expand_xacro(path, xacro_args, packages)
+    else:
+        register_packages(packages)
+        urdf = path.read_text()
+    description = parse_description(urdf, path, packages)
+    return _add_contract_systems(description, gains_config)

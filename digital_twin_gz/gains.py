@@ -1,0 +1,70 @@
+"""Trajectory-controller gains for a robot whose description declares none.
+
+The rule (``config/derived_gains.yaml``) makes each joint as stiff as its effort limit
+allows, but no stiffer than a bandwidth its moving mass can follow, and damps it by a
+fixed ratio, so a user's humanoid gets usable gains without hand tuning.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import yaml
+
+from digital_twin_gz.kinematics import zero_pose_frames
+from digital_twin_gz.share import share_dir
+
+if TYPE_CHECKING:
+    from digital_twin_gz.description import RobotDescription
+
+
+def default_config() -> Path:
+    return share_dir() / "config" / "derived_gains.yaml"
+
+
+def subtree_links(description: RobotDescription, link: str) -> list[str]:
+    """``link`` and every link below it."""
+    found, stack = [], [link]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(j.child for j in description.children(current))
+    return found
+
+
+def axis_inertia(description: RobotDescription, joint_name: str) -> float:
+    """Inertia (kg m^2) of the links beyond ``joint_name`` about its axis, in the zero pose."""
+    frames = zero_pose_frames(description)
+    joint = description.joints[joint_name]
+    origin, rotation = frames[joint.child]
+    axis = rotation @ joint.axis
+    total = 0.0
+    for name in subtree_links(description, joint.child):
+        link = description.links[name]
+        position, orientation = frames[name]
+        com = position + orientation @ link.com - origin
+        perpendicular = com - axis * (com @ axis)
+        total += link.mass * perpendicular @ perpendicular
+        total += axis @ orientation @ link.inertia @ orientation.T @ axis
+    return float(total)
+
+
+def derive(description: RobotDescription, config: Path | None = None) -> dict[str, dict[str, float]]:
+    """kp, kd, effort and initial position for every actuated joint."""
+    rules = yaml.safe_load((config or default_config()).read_text()) or {}
+    overrides = rules.get("overrides") or {}
+    omega = 2.0 * np.pi * float(rules["max_bandwidth_hz"])
+    result = {}
+    for name in description.joint_names:
+        joint = description.joints[name]
+        inertia = max(axis_inertia(description, name), 1e-4)
+        effort = joint.effort if np.isfinite(joint.effort) else 100.0
+        kp = max(min(effort / float(rules["saturation_error_rad"]), inertia * omega**2), float(rules["min_kp"]))
+        kd = 2.0 * float(rules["damping_ratio"]) * float(np.sqrt(kp * inertia))
+        gains = {"kp": kp, "kd": kd, "effort": effort,
+                 "initial": float(np.clip(0.0, joint.lower, joint.upper))}
+        gains.update({k: float(v) for k, v in (overrides.get(name) or {}).items()})
+        result[name] = gains
+    return result

@@ -1,0 +1,94 @@
+"""Where the package's data lives, and how ROS-style package paths resolve without ROS.
+
+On a ROS install the package is found through the ament index. In a source checkout or a
+pip install there is no ament index, so an ament prefix is made under the user's cache
+whose ``share/<pkg>`` links to the data: xacro's ``$(find pkg)`` and ``package://`` URIs
+then resolve the same way they do on a ROS machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+PACKAGE = "digital_twin_gz"
+
+
+class PackageNotFound(LookupError):
+    """A ``package://`` or ``$(find)`` name that no prefix provides."""
+
+
+def share_dir() -> Path:
+    """The directory holding ``urdf/``, ``worlds/``, ``config/`` and ``launch/``."""
+    source_root = Path(__file__).resolve().parent.parent
+    if (source_root / "package.xml").is_file() and (source_root / "urdf").is_dir():
+        return source_root
+    installed = Path(sys.prefix) / "share" / PACKAGE
+    if (installed / "urdf").is_dir():
+        return installed
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory(PACKAGE))
+    except (ImportError, LookupError, OSError) as err:
+        raise PackageNotFound(f"cannot find the data of {PACKAGE} (urdf/, worlds/, config/)") from err
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / PACKAGE / "ament_prefix"
+
+
+def register_packages(packages: dict[str, Path]) -> Path:
+    """Make ``packages`` (name -> share directory) visible to the ament index.
+
+    Returns the prefix, which is also prepended to ``AMENT_PREFIX_PATH`` of this process
+    (and so of every child it starts).
+    """
+    packages = {PACKAGE: share_dir(), **packages}
+    key = repr(sorted((name, str(Path(path).resolve())) for name, path in packages.items()))
+    prefix = _cache_dir() / hashlib.sha1(key.encode()).hexdigest()[:16]
+    index = prefix / "share" / "ament_index" / "resource_index" / "packages"
+    index.mkdir(parents=True, exist_ok=True)
+    for name, directory in packages.items():
+        directory = Path(directory).resolve()
+        if not directory.is_dir():
+            raise PackageNotFound(f"package '{name}': {directory} is not a directory")
+        (index / name).touch()
+        link = prefix / "share" / name
+        if link.is_symlink() or link.exists():
+            if link.resolve() == directory:
+                continue
+            link.unlink()
+        link.symlink_to(directory, target_is_directory=True)
+    paths = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    if str(prefix) not in paths:
+        os.environ["AMENT_PREFIX_PATH"] = os.pathsep.join([str(prefix), *paths])
+    return prefix
+
+
+def package_share(name: str, packages: dict[str, Path] | None = None) -> Path:
+    """Share directory of ROS package ``name``: explicit ``packages`` first, then ament."""
+    if packages and name in packages:
+        return Path(packages[name])
+    if name == PACKAGE:
+        return share_dir()
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory(name))
+    except (ImportError, LookupError, OSError) as err:
+        raise PackageNotFound(f"package '{name}' not found (pass --package {name}=DIR)") from err
+
+
+def resolve_uri(uri: str, base_dir: Path, packages: dict[str, Path] | None = None) -> Path:
+    """File behind a URDF ``filename``: ``package://``, ``file://`` or a relative path."""
+    if uri.startswith("package://"):
+        name, _, rest = uri[len("package://"):].partition("/")
+        return package_share(name, packages) / rest
+    if uri.startswith("file://"):
+        return Path(uri[len("file://"):])
+    path = Path(uri)
+    return path if path.is_absolute() else base_dir / path

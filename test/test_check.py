@@ -1,0 +1,132 @@
+"""`digital-twin-gz check` with the real tools: xacro, check_urdf and Gazebo's `ign sdf`."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import cli, require_tool
+
+from digital_twin_gz import checks
+from robots import other_humanoid_urdf
+
+
+@pytest.fixture(autouse=True)
+def _tools():
+    require_tool("check_urdf")
+    require_tool("ign")
+
+
+def errors(findings):
+    return [str(f) for f in findings if f.level != "note"]
+
+
+def test_bundled_description_world_and_bridge_pass():
+    result = cli("check")
+    assert result.returncode == 0, result.stderr
+    assert "ok: humanoid: 34 links, 27 actuated joints" in result.stderr
+
+
+def test_bundled_humanoid_survives_sdf_conversion_with_every_link():
+    findings, robot = checks.check_description()
+    assert errors(findings) == []
+    assert {"imu_link", "head_camera_link", "l_sole_link", "r_hand_link"} <= set(robot.links)
+
+
+def test_second_humanoid_with_package_mesh_passes_with_a_note(other_humanoid):
+    urdf, packages = other_humanoid
+    (name, share), = packages.items()
+    result = cli("check", "--urdf", str(urdf), "--package", f"{name}={share}")
+    assert result.returncode == 0, result.stderr
+    assert "note:" in result.stderr and "declares no" in result.stderr
+    assert "ok: other:" in result.stderr
+
+
+CHEST_INERTIAL = '<inertial><origin xyz="0 0 0.2"/><mass value="12.0"/>'
+
+
+def without_chest_inertial(text: str) -> str:
+    start = text.index(CHEST_INERTIAL)
+    return text[:start] + text[text.index("</inertial>", start) + len("</inertial>"):]
+
+
+def replacing(old: str, new: str):
+    def edit(text: str) -> str:
+        assert old in text
+        return text.replace(old, new, 1)
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    (without_chest_inertial, "link 'Chest' has no <inertial>"),
+    (replacing('<child link="LTibia"/>', '<child link="Nowhere"/>'), "child link 'Nowhere' does not exist"),
+    (replacing('<limit lower="0.0" upper="2.2" effort="220" velocity="6"/>', ""), "revolute joint needs <limit"),
+    (replacing("meshes/head.stl", "meshes/missing.stl"),
+     "mesh package://other_robot/meshes/missing.stl does not exist"),
+])
+def test_broken_description_fails_with_message(other_humanoid, edit, message):
+    urdf, packages = other_humanoid
+    urdf.write_text(edit(other_humanoid_urdf()))
+    (name, share), = packages.items()
+    result = cli("check", "--urdf", str(urdf), "--package", f"{name}={share}")
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert str(urdf) in result.stderr
+
+
+def test_link_without_inertial_is_reported_as_dropped_by_conversion(other_humanoid):
+    urdf, packages = other_humanoid
+    urdf.write_text(without_chest_inertial(other_humanoid_urdf()))
+    findings, _ = checks.check_description(urdf, packages)
+    assert any("link 'Chest' was dropped by the URDF->SDF conversion" in e for e in errors(findings))
+
+
+def test_world_with_broken_value_fails(tmp_path, repo):
+    world = tmp_path / "broken.sdf"
+    world.write_text((repo / "worlds" / "twin.sdf").read_text().replace(
+        "<cast_shadows>true</cast_shadows>", "<cast_shadows>sometimes</cast_shadows>"))
+    result = cli("check", "--world", str(world))
+    assert result.returncode == 1
+    assert f"error: {world}: ign sdf -k: Error" in result.stderr
+
+
+def test_world_with_non_numeric_step_fails(tmp_path, repo):
+    world = tmp_path / "step.sdf"
+    world.write_text((repo / "worlds" / "twin.sdf").read_text().replace(
+        "<max_step_size>0.001</max_step_size>", "<max_step_size>fast</max_step_size>"))
+    findings = checks.check_world(world)
+    assert any("max_step_size" in e for e in errors(findings))
+
+
+def test_world_newer_than_sdformat_is_not_called_valid(tmp_path, repo):
+    world = tmp_path / "future.sdf"
+    world.write_text((repo / "worlds" / "twin.sdf").read_text().replace('version="1.9"', 'version="1.11"'))
+    result = cli("check", "--world", str(world))
+    assert result.returncode == 1
+    assert "unchecked:" in result.stderr and "SDF 1.11 is newer" in result.stderr and "not checked" in result.stderr
+    assert "valid" not in result.stderr.split("not known to be valid")[-1]
+
+
+def test_bridge_with_unconvertible_type_pair_fails(tmp_path, repo):
+    bridge = tmp_path / "bridge.yaml"
+    bridge.write_text((repo / "config" / "bridge.yaml").read_text().replace(
+        "gz_type_name: gz.msgs.Odometry", "gz_type_name: gz.msgs.Pose"))
+    result = cli("check", "--bridge", str(bridge))
+    assert result.returncode == 1
+    assert "line 16: /virtual/odom: ros_gz_bridge cannot convert nav_msgs/msg/Odometry <-> gz.msgs.Pose" \
+        in result.stderr
+
+
+def test_bridge_naming_another_model_fails(tmp_path, repo):
+    bridge = tmp_path / "bridge.yaml"
+    bridge.write_text((repo / "config" / "bridge.yaml").read_text().replace(
+        "/model/humanoid/joint_trajectory", "/model/rover/joint_trajectory"))
+    result = cli("check", "--bridge", str(bridge))
+    assert result.returncode == 1
+    assert "names model 'rover', the robot is 'humanoid'" in result.stderr
+
+
+def test_bridge_with_bad_direction_and_missing_field(tmp_path, repo):
+    bridge = tmp_path / "bridge.yaml"
+    bridge.write_text((repo / "config" / "bridge.yaml").read_text().replace("direction: ROS_TO_GZ", "direction: UP"))
+    assert any("direction 'UP'" in f.message for f in checks.check_bridge(bridge, "humanoid", "twin"))
+    bridge.write_text("- ros_topic_name: /clock\n  gz_topic_name: /clock\n")
+    assert "line 1: entry lacks ros_type_name, gz_type_name" in checks.check_bridge(bridge, "humanoid", "twin")[0].message

@@ -1,0 +1,114 @@
+"""The robot model every part of the project reads: the bundled humanoid and a user's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digital_twin_gz.description import (JSP_PLUGIN, JTC_PLUGIN, ODOM_PLUGIN, DescriptionError,
+                                         load_description, parse_description)
+from digital_twin_gz.kinematics import zero_pose_frames
+
+
+@pytest.fixture(scope="module")
+def humanoid():
+    return load_description()
+
+
+def test_bundled_humanoid_is_full_size(humanoid):
+    assert humanoid.name == "humanoid"
+    assert humanoid.root_link == "base_link"
+    assert 26 <= len(humanoid.joint_names) <= 30
+    assert 40.0 <= humanoid.total_mass <= 70.0
+    for side in ("l", "r"):
+        legs = [n for n in humanoid.joint_names if n.startswith(f"{side}_") and
+                any(k in n for k in ("hip", "knee", "ankle"))]
+        arms = [n for n in humanoid.joint_names if n.startswith(f"{side}_") and
+                any(k in n for k in ("shoulder", "elbow", "wrist"))]
+        assert len(legs) == 6 and len(arms) == 5
+    assert len([n for n in humanoid.joint_names if n.startswith("waist")]) in (2, 3)
+    assert len([n for n in humanoid.joint_names if n.startswith("neck")]) == 2
+
+
+def test_height_from_sole_to_crown(humanoid):
+    frames = zero_pose_frames(humanoid)
+    sole = frames["l_sole_link"][0][2]
+    crown = frames["head_link"][0][2] + 0.12 + 0.10  # head sphere centre offset + radius
+    assert 1.4 <= crown - sole <= 1.7
+
+
+def test_limits_and_gains_are_arrays_in_joint_order(humanoid):
+    n = len(humanoid.joint_names)
+    for array in (humanoid.lower, humanoid.upper, humanoid.effort_limit, humanoid.velocity_limit,
+                  humanoid.gains.position_p_gain, humanoid.default_positions):
+        assert array.shape == (n,)
+    assert np.all(humanoid.lower < humanoid.upper)
+    assert np.all(humanoid.gains.position_p_gain > 0)
+    knee = humanoid.index("l_knee_pitch")
+    assert humanoid.default_positions[knee] == pytest.approx(0.5)
+    assert humanoid.gains.position_cmd_max[knee] == humanoid.effort_limit[knee]
+    assert np.all((humanoid.default_positions >= humanoid.lower) & (humanoid.default_positions <= humanoid.upper))
+
+
+def test_fixed_frames_exist(humanoid):
+    for frame in ("imu_link", "head_camera_link", "l_hand_link", "r_hand_link", "l_sole_link", "r_sole_link"):
+        assert frame in humanoid.links
+
+
+def test_contract_systems_declared(humanoid):
+    assert {s.name for s in humanoid.systems} >= {JSP_PLUGIN, ODOM_PLUGIN, JTC_PLUGIN}
+    odom = humanoid.system(ODOM_PLUGIN)
+    assert odom.param("dimensions") == "3"
+    assert odom.param("robot_base_frame") == humanoid.root_link
+    assert humanoid.system(JTC_PLUGIN).params["joint_name"] == list(humanoid.joint_names)
+
+
+def test_xacro_arguments_reach_the_model():
+    custom = load_description(xacro_args={"robot_name": "atlas", "leg_kp": "555"})
+    jtc = custom.system(JTC_PLUGIN)
+    assert jtc.param("topic") == "/model/atlas/joint_trajectory"
+    assert custom.gains.position_p_gain[custom.index("l_knee_pitch")] == 555.0
+
+
+def test_user_urdf_gets_contract_systems_with_derived_gains(other_humanoid):
+    urdf, packages = other_humanoid
+    robot = load_description(urdf, packages=packages)
+    assert robot.root_link == "Pelvis"
+    assert "LKneePitch" in robot.joint_names
+    assert {s.name for s in robot.systems} >= {JSP_PLUGIN, ODOM_PLUGIN, JTC_PLUGIN}
+    assert any("declares no" in note for note in robot.notes)
+    kp, kd = robot.gains.position_p_gain, robot.gains.position_d_gain
+    assert np.all(kp > 0) and np.all(kd > 0)
+    # Heavier subtrees get stiffer, better-damped joints than the wrists.
+    assert kd[robot.index("LHipPitch")] > 10 * kd[robot.index("LWristYaw")]
+    assert np.all(np.abs(robot.gains.position_cmd_max - robot.effort_limit) < 1e-9)
+
+
+def test_gain_overrides_from_config(other_humanoid, tmp_path, repo):
+    urdf, packages = other_humanoid
+    config = tmp_path / "gains.yaml"
+    config.write_text((repo / "config" / "derived_gains.yaml").read_text().replace(
+        "overrides: {}", "overrides: {LKneePitch: {kp: 321, kd: 7}}"))
+    robot = load_description(urdf, packages=packages, gains_config=config)
+    assert robot.gains.position_p_gain[robot.index("LKneePitch")] == 321
+    assert robot.gains.position_d_gain[robot.index("LKneePitch")] == 7
+
+
+@pytest.mark.parametrize("mutation, message", [
+    (("<child link=\"LTibia\"/>", "<child link=\"Nowhere\"/>"), "child link 'Nowhere' does not exist"),
+    (("<robot name=\"other\">", "<robot name=\"other\"><link"), r"line \d+: error parsing"),
+])
+def test_parse_errors_name_file_and_problem(mutation, message, tmp_path):
+    from robots import other_humanoid_urdf
+
+    text = other_humanoid_urdf().replace(*mutation)
+    with pytest.raises(DescriptionError, match=message) as err:
+        parse_description(text, tmp_path / "broken.urdf")
+    assert "broken.urdf" in str(err.value)
+
+
+def test_xacro_error_names_file(tmp_path):
+    broken = tmp_path / "broken.urdf.xacro"
+    broken.write_text('<robot name="x" xmlns:xacro="http://www.ros.org/wiki/xacro"><link name="${nope}"/></robot>')
+    with pytest.raises(DescriptionError, match="broken.urdf.xacro.*nope"):
+        load_description(broken)
