@@ -61,6 +61,9 @@ setup(
         "rich==15.0.0",
         "mujoco==4.0.0",
         "xacro==2.1.1",
+        "pillow==13.0.0",
+        "mcap==1.6.0",
+        "rosbags==0.11.9",
     ],
     extras_require={
         "ros": ROS_KILTED,

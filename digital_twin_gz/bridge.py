@@ -116,3 +116,27 @@ def dump(entries: list[BridgeEntry]) -> str:
     return yaml.safe_dump([{"ros_topic_name": e.ros_topic, "gz_topic_name": e.gz_topic,
                             "ros_type_name": e.ros_type, "gz_type_name": e.gz_type,
                             "direction": e.direction} for e in entries], sort_keys=False)
+
+
+@dataclass(frozen=True)
+class VirtualTopics:
+    """The ROS side of the contract, by role."""
+
+    clock: str
+    joint_states: str
+    odom: str
+    joint_trajectory: str
+
+
+def virtual_topics(entries: list[BridgeEntry]) -> VirtualTopics:
+    """Find each contract role in the bridge entries by its ROS type and direction."""
+    wanted = {"clock": ("rosgraph_msgs/msg/Clock", True), "joint_states": ("sensor_msgs/msg/JointState", True),
+              "odom": ("nav_msgs/msg/Odometry", True), "joint_trajectory": ("trajectory_msgs/msg/JointTrajectory", False)}
+    found = {}
+    for role, (ros_type, to_ros) in wanted.items():
+        match = [e for e in entries if e.ros_type == ros_type and (e.to_ros if to_ros else e.from_ros)]
+        if not match:
+            direction = "GZ_TO_ROS" if to_ros else "ROS_TO_GZ"
+            raise BridgeError(f"the bridge has no {direction} entry of type {ros_type}")
+        found[role] = match[0].ros_topic
+    return VirtualTopics(**found)

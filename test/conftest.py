@@ -38,3 +38,42 @@ def cli(*args: str):
 
     return subprocess.run([str(BIN / "digital-twin-gz"), *args], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "COLUMNS": "200"})
+
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+
+@pytest.fixture
+def domain(tmp_path):
+    from ros_harness import Domain
+
+    held = Domain(tmp_path)
+    yield held
+    held.release()
+
+
+@pytest.fixture
+def nodes(domain, tmp_path):
+    """Start node processes on the test's domain; all are stopped (SIGINT) at teardown."""
+    from ros_harness import NodeProcess
+
+    started: list[NodeProcess] = []
+
+    def start(executable: str, **kwargs) -> NodeProcess:
+        process = NodeProcess(executable, domain, tmp_path, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def probe(domain):
+    from ros_harness import Probe
+
+    node = Probe(domain)
+    yield node
+    node.close()

@@ -1,0 +1,98 @@
+"""The edge between ROS messages and the project's arrays. Nothing else touches messages."""
+
+from __future__ import annotations
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from nav_msgs.msg import Odometry
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from digital_twin_gz.sim import RobotState, Trajectory, TrajectoryError
+
+
+def to_time(seconds: float) -> Time:
+    sec = int(np.floor(seconds))
+    return Time(sec=sec, nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
+
+
+def to_seconds(stamp: Time | Duration) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def clock(seconds: float) -> Clock:
+    return Clock(clock=to_time(seconds))
+
+
+def joint_state(stamp: float, names: tuple[str, ...], positions: np.ndarray,
+                velocities: np.ndarray | None = None, efforts: np.ndarray | None = None) -> JointState:
+    msg = JointState()
+    msg.header.stamp = to_time(stamp)
+    msg.name = list(names)
+    msg.position = positions.tolist()
+    msg.velocity = velocities.tolist() if velocities is not None else []
+    msg.effort = efforts.tolist() if efforts is not None else []
+    return msg
+
+
+def odometry(stamp: float, state: RobotState, frame_id: str, child_frame_id: str) -> Odometry:
+    msg = Odometry()
+    msg.header.stamp = to_time(stamp)
+    msg.header.frame_id = frame_id
+    msg.child_frame_id = child_frame_id
+    p, q = state.base_position, state.base_orientation
+    pose = msg.pose.pose
+    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in p)
+    pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (float(v) for v in q)
+    twist = msg.twist.twist
+    twist.linear.x, twist.linear.y, twist.linear.z = (float(v) for v in state.base_linear_velocity)
+    twist.angular.x, twist.angular.y, twist.angular.z = (float(v) for v in state.base_angular_velocity)
+    return msg
+
+
+def base_pose(msg: Odometry) -> tuple[np.ndarray, np.ndarray]:
+    """Position and (x, y, z, w) orientation of an Odometry message."""
+    p, q = msg.pose.pose.position, msg.pose.pose.orientation
+    return np.array([p.x, p.y, p.z]), np.array([q.x, q.y, q.z, q.w])
+
+
+def trajectory_message(stamp: float, names: tuple[str, ...] | list[str], positions: np.ndarray,
+                       velocities: np.ndarray | None = None) -> JointTrajectory:
+    """One point reached at once (time_from_start 0), stamped with the sample it carries."""
+    msg = JointTrajectory()
+    msg.header.stamp = to_time(stamp)
+    msg.joint_names = list(names)
+    point = JointTrajectoryPoint()
+    point.positions = positions.tolist()
+    if velocities is not None:
+        point.velocities = velocities.tolist()
+    msg.points = [point]
+    return msg
+
+
+def trajectory(msg: JointTrajectory, joint_index: dict[str, int]) -> Trajectory:
+    """A :class:`Trajectory` in the robot's joint indices; raises TrajectoryError saying what is wrong."""
+    unknown = [n for n in msg.joint_names if n not in joint_index]
+    if unknown:
+        raise TrajectoryError(f"unknown joints {unknown}")
+    if not msg.points:
+        raise TrajectoryError("trajectory has no points")
+    m = len(msg.joint_names)
+
+    def column(field: str, required: bool) -> np.ndarray | None:
+        rows = [list(getattr(p, field)) for p in msg.points]
+        if not required and all(len(r) == 0 for r in rows):
+            return None
+        for k, row in enumerate(rows):
+            if len(row) != m:
+                raise TrajectoryError(f"point {k} has {len(row)} {field} for {m} joint names")
+        return np.array(rows, dtype=float)
+
+    return Trajectory(
+        joint_index=np.array([joint_index[n] for n in msg.joint_names], dtype=int),
+        times=np.array([to_seconds(p.time_from_start) for p in msg.points]),
+        positions=column("positions", True),
+        velocities=column("velocities", False),
+        efforts=column("effort", False),
+    )

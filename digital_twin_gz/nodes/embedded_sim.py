@@ -1,0 +1,132 @@
+"""embedded_sim: the MuJoCo stand-in for Gazebo + ros_gz_bridge.
+
+It publishes and subscribes exactly the ROS side of the bridge config (clock, joint
+states, odometry; joint trajectories), with the same message types, so the twin's nodes
+cannot tell it from Gazebo. Pacing ``realtime`` follows the wall clock; ``lockstep``
+steps to the stamp of each trajectory it receives, as fast as the CPU allows.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from digital_twin_gz.nodes import convert
+from digital_twin_gz.nodes.common import STATE_QOS, declare_robot, run
+from digital_twin_gz.sim import Simulator, TrajectoryError
+from digital_twin_gz.sim.timebase import SimClock
+
+PACINGS = ("realtime", "lockstep")
+
+
+class EmbeddedSim(Node):
+    def __init__(self) -> None:
+        super().__init__("embedded_sim")
+        description, world, topics = declare_robot(self)
+        self.pacing = self.declare_parameter("pacing", "realtime").value
+        if self.pacing not in PACINGS:
+            raise ValueError(f"parameter pacing: '{self.pacing}' is not one of {PACINGS}")
+        rate = float(self.declare_parameter("state_rate", 500.0).value)
+        self.odom_frame = self.declare_parameter("odom_frame", "odom").value
+        gui = bool(self.declare_parameter("gui", False).value)
+        ghost_topics = (self.declare_parameter("ghost_joint_states", "").value,
+                        self.declare_parameter("ghost_odom", "").value)
+
+        self.sim = Simulator(description, world)
+        self.joint_index = {name: k for k, name in enumerate(description.joint_names)}
+        self.base_frame = description.root_link
+        self.lock = threading.Lock()
+        self.clock = SimClock(self.get_clock().now().nanoseconds * 1e-9 if self.pacing == "realtime" else None)
+        self._wall_start = time.monotonic()
+
+        self.pub_clock = self.create_publisher(Clock, topics.clock, 10)
+        self.pub_joints = self.create_publisher(JointState, topics.joint_states, STATE_QOS)
+        self.pub_odom = self.create_publisher(Odometry, topics.odom, STATE_QOS)
+        self.create_subscription(JointTrajectory, topics.joint_trajectory, self.on_trajectory, STATE_QOS)
+        self.create_subscription(PoseStamped, "/virtual/set_base_pose", self.on_set_base_pose, 10)
+        self.create_service(Trigger, "/virtual/reset", self.on_reset)
+        if self.pacing == "realtime":
+            self.create_timer(1.0 / rate, self.on_tick)
+        self.viewer = None
+        if gui:
+            self.viewer = self._open_viewer(ghost_topics)
+        self.get_logger().info(
+            f"{description.name}: {len(description.joint_names)} joints, step {world.step * 1e3:g} ms, "
+            f"pacing {self.pacing}; publishing {topics.joint_states}, {topics.odom}, {topics.clock}; "
+            f"following {topics.joint_trajectory}")
+
+    def _open_viewer(self, ghost_topics: tuple[str, str]):
+        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+            self.get_logger().warning("gui requested but there is no display: running headless")
+            return None
+        from digital_twin_gz.nodes.viewer import SimViewer
+
+        return SimViewer(self, self.sim, self.lock, ghost_topics)
+
+    def publish_state(self) -> None:
+        state = self.sim.state()
+        stamp = self.clock.stamp(state.time)
+        self.pub_clock.publish(convert.clock(stamp))
+        self.pub_joints.publish(convert.joint_state(stamp, self.sim.joint_names, state.joint_positions,
+                                                    state.joint_velocities, state.joint_efforts))
+        self.pub_odom.publish(convert.odometry(stamp, state, self.odom_frame, self.base_frame))
+
+    def on_tick(self) -> None:
+        with self.lock:
+            self.sim.step_to(time.monotonic() - self._wall_start)
+            self.publish_state()
+        if self.viewer is not None:
+            self.viewer.sync()
+
+    def on_trajectory(self, msg: JointTrajectory) -> None:
+        try:
+            trajectory = convert.trajectory(msg, self.joint_index)
+        except TrajectoryError as err:
+            self.get_logger().warning(f"rejected trajectory on /virtual/joint_trajectory: {err}",
+                                      throttle_duration_sec=1.0)
+            return
+        with self.lock:
+            if self.pacing == "lockstep":
+                stamp = convert.to_seconds(msg.header.stamp)
+                if not self.clock.started:
+                    self.clock.start_at(stamp, self.sim.time)
+                self.sim.step_to(self.clock.sim_time(stamp))
+                self.publish_state()
+            self.sim.follow(trajectory)
+
+    def on_set_base_pose(self, msg: PoseStamped) -> None:
+        p, q = msg.pose.position, msg.pose.orientation
+        with self.lock:
+            self.sim.set_base_pose([p.x, p.y, p.z], [q.x, q.y, q.z, q.w])
+        self.get_logger().info(f"base pose set to ({p.x:.3f}, {p.y:.3f}, {p.z:.3f})")
+
+    def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self.lock:
+            self.sim.reset()
+        response.success = True
+        response.message = "robot reset to its default pose"
+        return response
+
+    def finish(self) -> None:
+        if self.viewer is not None:
+            self.viewer.close()
+
+
+def main(args: list[str] | None = None) -> None:
+    node = run(EmbeddedSim, args)
+    if node.viewer is not None:
+        # MuJoCo's viewer thread can crash the interpreter's exit; nothing is left to flush.
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

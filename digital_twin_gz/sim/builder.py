@@ -1,0 +1,129 @@
+"""Build the MuJoCo model of a robot description, as Gazebo would simulate it.
+
+What Gazebo reads, this reads: the expanded URDF (links, inertias, limits, damping and
+friction), the world's physics step, gravity and ground friction, and the
+JointTrajectoryController gains. Choices that make MuJoCo behave like gz-sim:
+
+- the root link gets a free joint (URDF import welds it to the world);
+- links of the robot do not collide with each other (gz-sim's ``self_collide`` is off by
+  default), only with the ground;
+- robot/ground friction is the robot link's ``mu1`` (default 1, as in gz-sim), via geom
+  priority: gz-sim/ODE take the smaller of the two surfaces and the ground is the larger;
+- each actuated joint gets an affine actuator ``ctrl - kp*q - kd*qdot`` clamped to the
+  effort limit, so the controller's stiffness and damping are integrated implicitly
+  (``implicitfast``) and stay stable at 1 kHz even on the lightest links.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mujoco
+import numpy as np
+from lxml import etree
+
+from digital_twin_gz.description import RobotDescription
+from digital_twin_gz.share import resolve_uri
+from digital_twin_gz.world import WorldSettings
+
+GROUND = "ground"
+COMPILER = '<compiler discardvisual="false" fusestatic="false" strippath="false" balanceinertia="true"/>'
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """A compiled model with the index maps from the description's joint order."""
+
+    model: mujoco.MjModel
+    qpos_index: np.ndarray
+    dof_index: np.ndarray
+    actuator_index: np.ndarray
+    robot_geoms: np.ndarray
+
+
+def _mujoco_urdf(description: RobotDescription) -> tuple[str, dict[str, float]]:
+    """URDF text MuJoCo can parse, and the gz ``mu1`` friction of each link that sets one."""
+    robot = etree.fromstring(description.urdf.encode())
+    friction = {}
+    for gazebo in robot.findall("gazebo"):
+        mu = gazebo.find("mu1")
+        if gazebo.get("reference") and mu is not None and mu.text:
+            friction[gazebo.get("reference")] = float(mu.text)
+        robot.remove(gazebo)
+    for mesh in robot.iter("mesh"):
+        path = resolve_uri(mesh.get("filename", ""), description.source.parent, description.packages)
+        mesh.set("filename", str(path.resolve()))
+    robot.insert(0, etree.fromstring(f"<mujoco>{COMPILER}</mujoco>"))
+    return etree.tostring(robot).decode(), friction
+
+
+def _add_scene(spec: mujoco.MjSpec, world: WorldSettings, root: str) -> None:
+    spec.option.timestep = world.step
+    spec.option.gravity = world.gravity
+    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    spec.visual.global_.offwidth = 1280
+    spec.visual.global_.offheight = 960
+    spec.add_texture(name="sky", type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
+                     builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT, width=512, height=512,
+                     rgb1=[0.55, 0.7, 0.9], rgb2=[0.95, 0.97, 1.0])
+    grid = spec.add_texture(name="grid", type=mujoco.mjtTexture.mjTEXTURE_2D,
+                            builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER, width=512, height=512,
+                            rgb1=[0.82, 0.84, 0.86], rgb2=[0.72, 0.74, 0.76])
+    spec.add_material(name="grid", texrepeat=[8, 8], reflectance=0.05).textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = grid.name
+    spec.worldbody.add_geom(name=GROUND, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05],
+                            material="grid", friction=[world.ground_friction, 0.005, 0.0001],
+                            contype=1, conaffinity=1)
+    spec.worldbody.add_light(name="sun", pos=[0, 0, 6], dir=[-0.3, 0.1, -1.0], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
+                             diffuse=[0.8, 0.8, 0.8], castshadow=True)
+    spec.worldbody.add_camera(name="front", pos=[3.2, 0, 1.1], mode=mujoco.mjtCamLight.mjCAMLIGHT_TARGETBODYCOM,
+                              targetbody=root)
+    spec.worldbody.add_camera(name="side", pos=[0, -3.2, 1.1], mode=mujoco.mjtCamLight.mjCAMLIGHT_TARGETBODYCOM,
+                              targetbody=root)
+
+
+def build_model(description: RobotDescription, world: WorldSettings) -> BuiltModel:
+    text, friction = _mujoco_urdf(description)
+    spec = mujoco.MjSpec.from_string(text)
+    root = spec.body(description.root_link)
+    root.add_freejoint()
+    _add_scene(spec, world, description.root_link)
+
+    for geom in spec.geoms:
+        if geom.name == GROUND or geom.contype == 0:
+            continue
+        geom.conaffinity = 0
+        geom.friction = [friction.get(geom.parent.name, 1.0), 0.005, 0.0001]
+        geom.priority = 1
+
+    gains = description.gains
+    kd_total = gains.position_d_gain + gains.velocity_p_gain
+    for k, name in enumerate(description.joint_names):
+        effort = description.joints[name].effort
+        limit = gains.position_cmd_max[k] if gains.position_cmd_max[k] >= gains.position_cmd_min[k] else effort
+        limit = min(limit, effort) if np.isfinite(effort) else limit
+        actuator = spec.add_actuator(name=name, target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        actuator.gaintype = mujoco.mjtGain.mjGAIN_FIXED
+        actuator.gainprm[0] = 1.0
+        actuator.biastype = mujoco.mjtBias.mjBIAS_AFFINE
+        actuator.biasprm[:3] = [0.0, -gains.position_p_gain[k], -kd_total[k]]
+        if np.isfinite(limit) and limit > 0:
+            actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+            actuator.forcerange = [-limit, limit]
+
+    head_camera = next((b for b in spec.bodies if b.name == "head_camera_link"), None)
+    if head_camera is not None:
+        # MuJoCo cameras look along -z with +y up; REP 103 links look along +x with +z up.
+        head_camera.add_camera(name="head_camera", xyaxes=[0, -1, 0, 0, 0, 1])
+
+    model = spec.compile()
+    joint_ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, n) for n in description.joint_names]
+    robot_geoms = [g for g in range(model.ngeom) if model.geom_priority[g] > 0]
+    return BuiltModel(
+        model=model,
+        qpos_index=np.array([model.jnt_qposadr[j] for j in joint_ids], dtype=int),
+        dof_index=np.array([model.jnt_dofadr[j] for j in joint_ids], dtype=int),
+        actuator_index=np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, n)
+                                 for n in description.joint_names], dtype=int),
+        robot_geoms=np.array(robot_geoms, dtype=int),
+    )

@@ -1,0 +1,151 @@
+"""The embedded simulator: one robot on the ground, driven by joint trajectories.
+
+Everything is numpy arrays in the description's joint order; base orientation is a ROS
+quaternion (x, y, z, w). Base linear and angular velocity are in the base frame, as
+nav_msgs/Odometry reports them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from digital_twin_gz.description import RobotDescription
+from digital_twin_gz.sim.builder import BuiltModel, build_model
+from digital_twin_gz.sim.controller import Trajectory, TrajectoryController
+from digital_twin_gz.world import WorldSettings, load_world
+
+
+def xyzw_to_wxyz(q: np.ndarray) -> np.ndarray:
+    return np.asarray(q)[..., [3, 0, 1, 2]]
+
+
+def wxyz_to_xyzw(q: np.ndarray) -> np.ndarray:
+    return np.asarray(q)[..., [1, 2, 3, 0]]
+
+
+@dataclass(frozen=True)
+class RobotState:
+    """A snapshot of the simulated robot."""
+
+    time: float
+    base_position: np.ndarray
+    base_orientation: np.ndarray
+    base_linear_velocity: np.ndarray
+    base_angular_velocity: np.ndarray
+    joint_positions: np.ndarray
+    joint_velocities: np.ndarray
+    joint_efforts: np.ndarray
+
+
+class Simulator:
+    """MuJoCo physics with gz-sim JointTrajectoryController semantics."""
+
+    def __init__(self, description: RobotDescription, world: WorldSettings | None = None,
+                 built: BuiltModel | None = None) -> None:
+        self.description = description
+        self.world = world or load_world()
+        self.built = built or build_model(description, self.world)
+        self.model = self.built.model
+        self.data = mujoco.MjData(self.model)
+        self.controller = TrajectoryController(description.gains, self.model.opt.timestep)
+        self._q = self.built.qpos_index
+        self._v = self.built.dof_index
+        self._a = self.built.actuator_index
+        self._root = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, description.root_link)
+        self.reset()
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return self.description.joint_names
+
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    @property
+    def timestep(self) -> float:
+        return float(self.model.opt.timestep)
+
+    def reset(self, joint_positions: np.ndarray | None = None, base_position: np.ndarray | None = None,
+              base_orientation: np.ndarray | None = None) -> None:
+        """Put the robot at rest in a pose; without a base position its lowest point touches the ground.
+
+        Simulation time goes on: this resets the robot, not the world.
+        """
+        time = self.data.time
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.time = time
+        positions = self.description.default_positions if joint_positions is None else np.asarray(joint_positions)
+        positions = np.clip(positions, self.description.lower, self.description.upper)
+        self.data.qpos[self._q] = positions
+        self.data.qpos[3:7] = [1.0, 0.0, 0.0, 0.0] if base_orientation is None else xyzw_to_wxyz(base_orientation)
+        self.data.qpos[0:3] = [0.0, 0.0, 0.0] if base_position is None else base_position
+        if base_position is None:
+            self.data.qpos[2] = -self._lowest_point()
+        self.controller.reset(positions)
+        self._apply_control()
+        mujoco.mj_forward(self.model, self.data)
+
+    def _lowest_point(self) -> float:
+        """Lowest world z of the robot's collision geometry in the current pose."""
+        mujoco.mj_kinematics(self.model, self.data)
+        geoms = self.built.robot_geoms
+        aabb = self.model.geom_aabb[geoms]
+        rotation = self.data.geom_xmat[geoms].reshape(-1, 3, 3)
+        centre_z = self.data.geom_xpos[geoms, 2] + np.einsum("gj,gj->g", rotation[:, 2, :], aabb[:, :3])
+        extent_z = np.einsum("gj,gj->g", np.abs(rotation[:, 2, :]), aabb[:, 3:])
+        return float(np.min(centre_z - extent_z))
+
+    def set_base_pose(self, position: np.ndarray, orientation: np.ndarray) -> None:
+        """Teleport the base (joint positions kept, base velocity zeroed)."""
+        self.data.qpos[0:3] = position
+        self.data.qpos[3:7] = xyzw_to_wxyz(orientation)
+        self.data.qvel[0:6] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
+    def follow(self, trajectory: Trajectory) -> None:
+        self.controller.start(trajectory, self.time)
+        self._apply_control()
+
+    def _apply_control(self) -> None:
+        self.data.ctrl[self._a] = self.controller.actuator_input(self.data.qpos[self._q], self.data.qvel[self._v])
+
+    def step(self, steps: int = 1) -> None:
+        if not self.controller.needs_every_step:
+            mujoco.mj_step(self.model, self.data, nstep=steps)
+            return
+        for _ in range(steps):
+            self.controller.update_targets(self.time)
+            self._apply_control()
+            mujoco.mj_step(self.model, self.data)
+
+    def step_to(self, time: float) -> None:
+        """Advance to the last physics step at or before ``time`` (never backwards)."""
+        steps = int(np.floor((time - self.time) / self.timestep + 1e-6))
+        if steps > 0:
+            self.step(steps)
+
+    def state(self) -> RobotState:
+        d = self.data
+        rotation = d.xmat[self._root].reshape(3, 3)
+        return RobotState(
+            time=self.time,
+            base_position=d.qpos[0:3].copy(),
+            base_orientation=wxyz_to_xyzw(d.qpos[3:7]).copy(),
+            base_linear_velocity=rotation.T @ d.qvel[0:3],
+            base_angular_velocity=d.qvel[3:6].copy(),
+            joint_positions=d.qpos[self._q].copy(),
+            joint_velocities=d.qvel[self._v].copy(),
+            joint_efforts=d.actuator_force[self._a].copy(),
+        )
+
+    def link_positions(self, links: list[str] | tuple[str, ...]) -> np.ndarray:
+        """World positions (k, 3) of the named links' frames."""
+        ids = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, name) for name in links]
+        missing = [name for name, i in zip(links, ids) if i < 0]
+        if missing:
+            raise KeyError(f"no such links: {missing}")
+        return self.data.xpos[ids].copy()

@@ -1,0 +1,105 @@
+"""The embedded simulator over real DDS: held to config/bridge.yaml, robust to bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from digital_twin_gz import bridge
+from digital_twin_gz.description import load_description
+
+
+@pytest.fixture
+def sim_node(nodes, probe):
+    sim = nodes("embedded_sim")
+    probe.wait_for(lambda: "/virtual/joint_states" in probe.topics(), timeout=20, what="embedded_sim topics")
+    return sim
+
+
+def test_every_ros_side_topic_of_the_bridge_exists_with_type_and_direction(sim_node, probe, repo):
+    entries = bridge.load_bridge(repo / "config" / "bridge.yaml")
+    assert len(entries) == 4
+
+    def complete() -> bool:
+        topics = probe.topics()
+        return all(e.ros_topic in topics for e in entries) and all(
+            (probe.node.count_publishers(e.ros_topic) >= 1 if e.to_ros else True) and
+            (probe.node.count_subscribers(e.ros_topic) >= 1 if e.from_ros else True) for e in entries)
+
+    probe.wait_for(complete, timeout=15, what="all contract topics")
+    topics = probe.topics()
+    for e in entries:
+        assert topics[e.ros_topic] == [e.ros_type], e.ros_topic
+        publishers = {i.node_name for i in probe.node.get_publishers_info_by_topic(e.ros_topic)}
+        subscribers = {i.node_name for i in probe.node.get_subscriptions_info_by_topic(e.ros_topic)}
+        if e.to_ros:
+            assert "embedded_sim" in publishers, e.ros_topic
+            assert "embedded_sim" not in subscribers, e.ros_topic
+        if e.from_ros:
+            assert "embedded_sim" in subscribers, e.ros_topic
+            assert "embedded_sim" not in publishers, e.ros_topic
+
+
+def test_publishes_state_at_500_hz_or_more(sim_node, probe):
+    received = probe.collect(JointState, "/virtual/joint_states")
+    probe.wait_for(lambda: len(received) > 10, timeout=15, what="joint states")
+    first = len(received)
+    probe.spin_for(2.0)
+    stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in received[first:]]
+    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    assert rate >= 450, f"{rate:.0f} Hz"
+    assert received[-1].name == list(load_description().joint_names)
+
+
+def trajectory(names, positions, velocities=None) -> JointTrajectory:
+    msg = JointTrajectory()
+    msg.joint_names = names
+    point = JointTrajectoryPoint()
+    point.positions = positions
+    if velocities is not None:
+        point.velocities = velocities
+    msg.points = [point]
+    return msg
+
+
+def test_bad_trajectories_are_rejected_and_the_simulation_keeps_running(sim_node, probe):
+    received = probe.collect(JointState, "/virtual/joint_states")
+    publisher = probe.node.create_publisher(JointTrajectory, "/virtual/joint_trajectory", 10)
+    probe.wait_for(lambda: publisher.get_subscription_count() >= 1 and received, timeout=15, what="sim")
+    bad = [
+        (trajectory(["no_such_joint"], [0.1]), "unknown joints ['no_such_joint']"),
+        (trajectory(["neck_yaw"], [math.nan]), "positions contain NaN or inf"),
+        (trajectory(["neck_yaw"], [math.inf]), "positions contain NaN or inf"),
+        (trajectory(["neck_yaw", "neck_pitch"], [0.1]), "point 0 has 1 positions for 2 joint names"),
+        (trajectory(["neck_yaw"], [0.1], [0.0, 1.0]), "point 0 has 2 velocities for 1 joint names"),
+    ]
+    for msg, _ in bad:
+        publisher.publish(msg)
+        probe.spin_for(1.1)  # the warning is throttled to one a second
+    publisher.publish(trajectory(["neck_yaw"], [0.6]))
+    index = received[-1].name.index("neck_yaw")
+    probe.wait_for(lambda: abs(received[-1].position[index] - 0.6) < 0.02, timeout=10, what="neck_yaw to 0.6")
+    assert sim_node.alive()
+    log = sim_node.output()
+    for _, reason in bad:
+        assert reason in log, reason
+
+
+def test_reset_service_returns_the_robot_to_its_default_pose(sim_node, probe):
+    received = probe.collect(JointState, "/virtual/joint_states")
+    publisher = probe.node.create_publisher(JointTrajectory, "/virtual/joint_trajectory", 10)
+    client = probe.node.create_client(Trigger, "/virtual/reset")
+    probe.wait_for(lambda: client.service_is_ready() and publisher.get_subscription_count() >= 1,
+                   timeout=15, what="reset service")
+    publisher.publish(trajectory(["neck_yaw"], [0.8]))
+    probe.wait_for(lambda: received and abs(received[-1].position[received[-1].name.index("neck_yaw")] - 0.8) < 0.02,
+                   timeout=10, what="neck_yaw to 0.8")
+    future = client.call_async(Trigger.Request())
+    probe.wait_for(future.done, timeout=10, what="reset reply")
+    assert future.result().success
+    probe.spin_for(0.3)
+    assert abs(received[-1].position[received[-1].name.index("neck_yaw")]) < 0.02
