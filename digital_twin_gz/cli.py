@@ -92,6 +92,72 @@ def check(
                       "world and bridge valid")
 
 
+@app.command()
+def demo(
+    duration: Annotated[float, typer.Option(help="Seconds to run the twin (wall time).", min=1.0)] = 40.0,
+    profile: Annotated[str, typer.Option(
+        help="How the emulated physical robot differs from its model: a name in config/physical_profiles "
+             "(nominal, default) or a path to a profile YAML.")] = "default",
+    motion: Annotated[str, typer.Option(
+        help="What the physical robot does: stand, squat, arm_wave, torso_twist, weight_shift or tour.")] = "tour",
+    out: Annotated[Path, typer.Option(help="Directory for report.json and the node logs.")] = Path("gap_report"),
+    urdf: UrdfOption = None,
+    package: PackageOption = None,
+    xacro_arg: XacroArgOption = None,
+    joint_roles: Annotated[Optional[Path], typer.Option(
+        help="YAML map role: joint_name (e.g. left_knee: LKneePitch) for joints whose names do not say "
+             "their role.")] = None,
+    gui: Annotated[bool, typer.Option(
+        help="Open the embedded simulator's viewer, the physical robot drawn as a translucent ghost "
+             "(needs a display).")] = False,
+    pacing: Annotated[str, typer.Option(
+        help="lockstep: the simulator steps to the stamp of each physical sample, so CPU hiccups delay "
+             "the twin instead of moving it. realtime: it runs on the wall clock, as Gazebo does.")] = "lockstep",
+) -> None:
+    """Run the whole twin on the embedded simulator and print the reality gap.
+
+    Starts the emulated physical robot (physical_emulator), the embedded simulator
+    (embedded_sim), twin_sync and gap_monitor as separate processes on a private ROS 2
+    domain with localhost discovery, shows the gap live, stops them with Ctrl-C after
+    --duration seconds, prints the summary table and leaves report.json in --out.
+    Exits 1 with the reason if a node died, 2 on bad options.
+    """
+    from digital_twin_gz.demo import DemoError, run_demo
+    from digital_twin_gz.graph import TwinOptions
+
+    packages = parse_packages(package)
+    xacro_args = parse_pairs(xacro_arg, ":=", "--xacro-arg")
+    _check_run_options(urdf, packages, xacro_args, profile, motion, joint_roles)
+    options = TwinOptions(
+        profile=profile, motion=motion, out_dir=str(out), gui=gui, pacing=pacing,
+        urdf=str(urdf.resolve()) if urdf else "",
+        xacro_args=tuple(f"{k}:={v}" for k, v in xacro_args.items()),
+        packages=tuple(f"{k}={v}" for k, v in packages.items()),
+        joint_roles=str(joint_roles.resolve()) if joint_roles else "")
+    try:
+        run_demo(options, duration, console)
+    except DemoError as err:
+        console.print(f"[red]demo failed:[/] {err}", highlight=False)
+        raise typer.Exit(1) from err
+
+
+def _check_run_options(urdf: Path | None, packages: dict[str, Path], xacro_args: dict[str, str], profile: str,
+                       motion: str, joint_roles: Path | None) -> None:
+    """Fail before starting any process: the robot loads, the profile exists, the motion fits the robot."""
+    from digital_twin_gz.description import DescriptionError, load_description
+    from digital_twin_gz.motions import Motion
+    from digital_twin_gz.physical import ProfileError, load_profile
+    from digital_twin_gz.roles import RoleError, load_roles
+
+    try:
+        description = load_description(urdf, xacro_args=xacro_args, packages=packages)
+        load_profile(profile)
+        Motion(motion, description, load_roles(description, joint_roles))
+    except (DescriptionError, ProfileError, RoleError, OSError, ValueError) as err:
+        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from err
+
+
 def main() -> None:
     app()
 

@@ -46,7 +46,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 @pytest.fixture
 def domain(tmp_path):
-    from ros_harness import Domain
+    from digital_twin_gz.rosenv import Domain
 
     held = Domain(tmp_path)
     yield held
@@ -56,12 +56,13 @@ def domain(tmp_path):
 @pytest.fixture
 def nodes(domain, tmp_path):
     """Start node processes on the test's domain; all are stopped (SIGINT) at teardown."""
-    from ros_harness import NodeProcess
+    from digital_twin_gz.graph import NodeSpec
+    from digital_twin_gz.rosenv import NodeProcess
 
     started: list[NodeProcess] = []
 
-    def start(executable: str, **kwargs) -> NodeProcess:
-        process = NodeProcess(executable, domain, tmp_path, **kwargs)
+    def start(executable: str, params: dict | None = None, **kwargs) -> NodeProcess:
+        process = NodeProcess(NodeSpec(executable, params or {}), domain, **kwargs)
         started.append(process)
         return process
 

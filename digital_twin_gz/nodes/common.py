@@ -14,18 +14,33 @@ from digital_twin_gz.world import WorldSettings, load_world
 # Reliable like ros_gz_bridge's publishers (depth 10 there); deeper so 1 kHz bursts survive.
 STATE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
+# The physical side of the twin. Point the twin at a real robot by remapping these
+# (``--ros-args -r /physical/joint_states:=/joint_states``), not by editing code.
+PHYSICAL_JOINT_STATES = "/physical/joint_states"
+PHYSICAL_ODOM = "/physical/odom"
+PHYSICAL_COMMANDS = "/physical/joint_commands"
+# The embedded simulator's control interface (Gazebo's is gz-transport: gz_control.py).
+SET_BASE_POSE = "/virtual/set_base_pose"
+RESET = "/virtual/reset"
+DIAGNOSTICS = "/diagnostics"
+
+
+def declare_strings(node: Node, name: str) -> list[str]:
+    """A string-array parameter that may be empty (ROS cannot infer the type of [])."""
+    return [v for v in node.declare_parameter(name, [""]).value if v]
+
 
 def declare_robot(node: Node) -> tuple[RobotDescription, WorldSettings, bridge.VirtualTopics]:
     """Declare urdf, xacro_args, packages, world and bridge; load what they name."""
     urdf = node.declare_parameter("urdf", "").value
-    xacro_args = node.declare_parameter("xacro_args", [""]).value
-    packages = node.declare_parameter("packages", [""]).value
+    xacro_args = declare_strings(node, "xacro_args")
+    packages = declare_strings(node, "packages")
     world = node.declare_parameter("world", "").value
     bridge_file = node.declare_parameter("bridge", "").value
     description = load_description(
         urdf or None,
-        xacro_args=dict(a.split(":=", 1) for a in xacro_args if a),
-        packages={k: Path(v) for k, v in (p.split("=", 1) for p in packages if p)},
+        xacro_args=dict(a.split(":=", 1) for a in xacro_args),
+        packages={k: Path(v) for k, v in (p.split("=", 1) for p in packages)},
     )
     world_settings = load_world(world or None)
     entries = bridge.load_bridge(Path(bridge_file) if bridge_file else bridge.bundled_bridge())
@@ -33,21 +48,34 @@ def declare_robot(node: Node) -> tuple[RobotDescription, WorldSettings, bridge.V
 
 
 def run(node_class: type[Node], args: list[str] | None = None) -> Node:
-    """Spin a node until Ctrl-C or SIGTERM, then let it finish its work and shut down."""
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
+    """Spin a node until Ctrl-C or SIGTERM, then let it finish its work and shut down.
 
-    rclpy.init(args=args)
+    The signals only set a flag that the spin loop checks: rclpy's own handler shuts the
+    context down under the executor's feet, and a signal landing while a message is being
+    taken then surfaces as an arbitrary RuntimeError instead of a clean exit.
+    """
+    import signal
+    import threading
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     node = node_class()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.1)
     finally:
         finish = getattr(node, "finish", None)
         if finish is not None:
             finish()
+        executor.shutdown()
         node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        rclpy.shutdown()
     return node

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from digital_twin_gz.physical import Measurement
 from digital_twin_gz.sim import RobotState, Trajectory, TrajectoryError
 
 
@@ -36,7 +39,7 @@ def joint_state(stamp: float, names: tuple[str, ...], positions: np.ndarray,
     return msg
 
 
-def odometry(stamp: float, state: RobotState, frame_id: str, child_frame_id: str) -> Odometry:
+def odometry(stamp: float, state: RobotState | Measurement, frame_id: str, child_frame_id: str) -> Odometry:
     msg = Odometry()
     msg.header.stamp = to_time(stamp)
     msg.header.frame_id = frame_id
@@ -57,8 +60,29 @@ def base_pose(msg: Odometry) -> tuple[np.ndarray, np.ndarray]:
     return np.array([p.x, p.y, p.z]), np.array([q.x, q.y, q.z, q.w])
 
 
+def pose_stamped(stamp: float, frame_id: str, position: np.ndarray, orientation: np.ndarray) -> PoseStamped:
+    msg = PoseStamped()
+    msg.header.stamp = to_time(stamp)
+    msg.header.frame_id = frame_id
+    pose = msg.pose
+    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
+    pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (float(v) for v in orientation)
+    return msg
+
+
+def diagnostics(stamp: float, statuses: list[tuple[str, int, str, dict[str, object]]],
+                hardware_id: str) -> DiagnosticArray:
+    """A DiagnosticArray from (name, level 0/1/2/3, message, values) tuples."""
+    msg = DiagnosticArray()
+    msg.header.stamp = to_time(stamp)
+    msg.status = [DiagnosticStatus(level=bytes([level]), name=name, message=message, hardware_id=hardware_id,
+                                   values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+                  for name, level, message, values in statuses]
+    return msg
+
+
 def trajectory_message(stamp: float, names: tuple[str, ...] | list[str], positions: np.ndarray,
-                       velocities: np.ndarray | None = None) -> JointTrajectory:
+                       velocities: np.ndarray | None = None, efforts: np.ndarray | None = None) -> JointTrajectory:
     """One point reached at once (time_from_start 0), stamped with the sample it carries."""
     msg = JointTrajectory()
     msg.header.stamp = to_time(stamp)
@@ -67,6 +91,8 @@ def trajectory_message(stamp: float, names: tuple[str, ...] | list[str], positio
     point.positions = positions.tolist()
     if velocities is not None:
         point.velocities = velocities.tolist()
+    if efforts is not None:
+        point.effort = efforts.tolist()
     msg.points = [point]
     return msg
 

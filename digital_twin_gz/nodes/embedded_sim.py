@@ -21,7 +21,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from digital_twin_gz.nodes import convert
-from digital_twin_gz.nodes.common import STATE_QOS, declare_robot, run
+from digital_twin_gz.nodes.common import RESET, SET_BASE_POSE, STATE_QOS, declare_robot, run
 from digital_twin_gz.sim import Simulator, TrajectoryError
 from digital_twin_gz.sim.timebase import SimClock
 
@@ -42,6 +42,7 @@ class EmbeddedSim(Node):
                         self.declare_parameter("ghost_odom", "").value)
 
         self.sim = Simulator(description, world)
+        self.sim.settle()
         self.joint_index = {name: k for k, name in enumerate(description.joint_names)}
         self.base_frame = description.root_link
         self.lock = threading.Lock()
@@ -52,8 +53,8 @@ class EmbeddedSim(Node):
         self.pub_joints = self.create_publisher(JointState, topics.joint_states, STATE_QOS)
         self.pub_odom = self.create_publisher(Odometry, topics.odom, STATE_QOS)
         self.create_subscription(JointTrajectory, topics.joint_trajectory, self.on_trajectory, STATE_QOS)
-        self.create_subscription(PoseStamped, "/virtual/set_base_pose", self.on_set_base_pose, 10)
-        self.create_service(Trigger, "/virtual/reset", self.on_reset)
+        self.create_subscription(PoseStamped, SET_BASE_POSE, self.on_set_base_pose, 10)
+        self.create_service(Trigger, RESET, self.on_reset)
         if self.pacing == "realtime":
             self.create_timer(1.0 / rate, self.on_tick)
         self.viewer = None
@@ -82,8 +83,10 @@ class EmbeddedSim(Node):
 
     def on_tick(self) -> None:
         with self.lock:
+            before = self.sim.time
             self.sim.step_to(time.monotonic() - self._wall_start)
-            self.publish_state()
+            if self.sim.time > before:
+                self.publish_state()
         if self.viewer is not None:
             self.viewer.sync()
 
@@ -112,6 +115,7 @@ class EmbeddedSim(Node):
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self.lock:
             self.sim.reset()
+            self.sim.settle()
         response.success = True
         response.message = "robot reset to its default pose"
         return response

@@ -54,9 +54,14 @@ class Trajectory:
             raise TrajectoryError("a joint is named twice")
 
     @classmethod
-    def hold(cls, joint_index: np.ndarray, positions: np.ndarray) -> Trajectory:
+    def hold(cls, joint_index: np.ndarray, positions: np.ndarray, velocities: np.ndarray | None = None,
+             efforts: np.ndarray | None = None) -> Trajectory:
         """One point, reached at once: what twin_sync sends for each physical sample."""
-        return cls(np.asarray(joint_index), np.zeros(1), np.asarray(positions, dtype=float)[None, :])
+        return cls(np.asarray(joint_index), np.zeros(1), _row(positions), _row(velocities), _row(efforts))
+
+
+def _row(values: np.ndarray | None) -> np.ndarray | None:
+    return None if values is None else np.asarray(values, dtype=float)[None, :]
 
 
 class TrajectoryController:

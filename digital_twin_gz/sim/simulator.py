@@ -99,6 +99,14 @@ class Simulator:
         extent_z = np.einsum("gj,gj->g", np.abs(rotation[:, 2, :]), aabb[:, 3:])
         return float(np.min(centre_z - extent_z))
 
+    def settle(self, seconds: float = 0.5) -> None:
+        """Let the robot come to rest on the ground holding its targets, then set the clock
+        back: as if it had been standing there already when the run starts."""
+        time = self.data.time
+        self.step(int(round(seconds / self.timestep)))
+        self.data.time = time
+        mujoco.mj_forward(self.model, self.data)
+
     def set_base_pose(self, position: np.ndarray, orientation: np.ndarray) -> None:
         """Teleport the base (joint positions kept, base velocity zeroed)."""
         self.data.qpos[0:3] = position

@@ -1,0 +1,158 @@
+"""``digital-twin-gz demo``: the whole twin on the embedded simulator, as separate processes.
+
+The emulated physical robot, the embedded simulator, twin_sync and gap_monitor run on a
+private ROS domain with localhost discovery. A live line shows the gap while it runs;
+then every node gets Ctrl-C, gap_monitor writes the report, and the summary is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from digital_twin_gz.graph import TwinOptions, params_file, twin_nodes
+from digital_twin_gz.report import print_summary
+from digital_twin_gz.rosenv import Domain, NodeProcess
+
+STARTUP_TIMEOUT = 60.0
+SHUTDOWN_TIMEOUT = 60.0
+LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
+
+
+class DemoError(RuntimeError):
+    """The demo could not run to its end; the message says which node and why."""
+
+
+@dataclass
+class DemoResult:
+    report: dict
+    report_path: Path
+    domain_id: int
+    logs: dict[str, Path]
+
+
+class _Listener:
+    """The demo's own node on the private domain: it reads /diagnostics for the live line."""
+
+    def __init__(self, domain_id: int) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.signals import SignalHandlerOptions
+
+        self.rclpy = rclpy
+        self.context = rclpy.Context()
+        # Ctrl-C belongs to the demo (it stops the nodes in order), not to rclpy.
+        rclpy.init(context=self.context, domain_id=domain_id, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node("digital_twin_gz_demo", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.status: dict[str, tuple[int, str, dict[str, str]]] = {}
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            self.status[status.name] = (status.level[0], status.message, {kv.key: kv.value for kv in status.values})
+
+    def spin(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def ready(self) -> bool:
+        names = {name for name, _ in self.node.get_topic_names_and_types()}
+        services = {name for name, _ in self.node.get_service_names_and_types()}
+        return {"/virtual/joint_states", "/virtual/joint_trajectory"} <= names and "/twin_sync/set_paused" in services
+
+    def line(self) -> str:
+        parts = []
+        for name in ("gap_monitor", "twin_sync"):
+            if name in self.status:
+                level, message, _ = self.status[name]
+                parts.append(f"{name} {LEVELS.get(level, level)}: {message}")
+        return " | ".join(parts) or "waiting for /diagnostics"
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.rclpy.shutdown(context=self.context)
+
+
+def _died(processes: list[NodeProcess]) -> list[NodeProcess]:
+    return [p for p in processes if not p.alive()]
+
+
+def _reason(process: NodeProcess, lines: int = 12) -> str:
+    tail = "\n".join(process.output().strip().splitlines()[-lines:])
+    return f"{process.name} exited with code {process.process.returncode}; last output ({process.log}):\n{tail}"
+
+
+def run_demo(options: TwinOptions, duration: float, console: Console) -> DemoResult:
+    """Run the twin for ``duration`` seconds of wall time and return its report."""
+    out_dir = Path(options.out_dir).expanduser().resolve()
+    log_dir = out_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    domain = Domain(log_dir)
+    domain.env["ROS_LOG_DIR"] = str(log_dir / "ros")
+    options = TwinOptions(**{**options.__dict__, "out_dir": str(out_dir)})
+    processes: list[NodeProcess] = []
+    listener = None
+    try:
+        listener = _Listener(domain.id)
+        specs = twin_nodes(options)
+        console.print(f"digital_twin_gz demo: ROS_DOMAIN_ID={domain.id} (localhost only), profile "
+                      f"'{options.profile}', motion '{options.motion}', {duration:g} s; logs in {log_dir}")
+        emulator = [s for s in specs if s.name == "physical_emulator"]
+        for spec in [s for s in specs if s.name != "physical_emulator"]:
+            processes.append(NodeProcess(spec, domain, params_file()))
+        with console.status("starting the simulator, twin_sync and gap_monitor ..."):
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while not listener.ready():
+                if _died(processes):
+                    raise DemoError(_reason(_died(processes)[0]))
+                if time.monotonic() > deadline:
+                    raise DemoError(f"the twin's nodes did not come up within {STARTUP_TIMEOUT:g} s (logs in {log_dir})")
+                listener.spin(0.2)
+        processes += [NodeProcess(spec, domain, params_file()) for spec in emulator]
+
+        columns = (TextColumn("{task.description}"), BarColumn(bar_width=20), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("twin running", total=duration)
+            start = time.monotonic()
+            try:
+                while (elapsed := time.monotonic() - start) < duration:
+                    if _died(processes):
+                        raise DemoError(_reason(_died(processes)[0]))
+                    listener.spin(0.25)
+                    progress.update(task, completed=elapsed, description=listener.line())
+            except KeyboardInterrupt:
+                console.print("interrupted: stopping the twin and writing the report")
+
+        monitor = next(p for p in processes if p.name == "gap_monitor")
+        with console.status("stopping the nodes; gap_monitor writes the report ..."):
+            for process in processes:
+                if process is not monitor:
+                    process.interrupt()
+            codes = {p.name: p.stop(timeout=SHUTDOWN_TIMEOUT) for p in processes if p is not monitor}
+            codes[monitor.name] = monitor.stop(timeout=SHUTDOWN_TIMEOUT)
+        failed = [p for p in processes if codes[p.name] != 0]
+        if failed:
+            raise DemoError(_reason(failed[0]))
+        report_path = out_dir / "report.json"
+        if not report_path.is_file():
+            raise DemoError(f"gap_monitor did not write {report_path}\n{_reason(monitor)}")
+        report = json.loads(report_path.read_text())
+        print_summary(report, console)
+        console.print(f"report: {report_path}")
+        return DemoResult(report, report_path, domain.id, {p.name: p.log for p in processes})
+    finally:
+        for process in processes:
+            process.stop(timeout=10.0)
+        if listener is not None:
+            listener.close()
+        domain.release()

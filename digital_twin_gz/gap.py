@@ -1,0 +1,202 @@
+"""Reality-gap metrics: how far the simulated robot is from the physical one.
+
+Pure numpy, vectorised over samples. Inputs are :class:`~digital_twin_gz.timeline.PairedStates`
+(both robots at the same times); outputs are per-sample errors, windowed statistics,
+OK/WARN/ERROR levels against thresholds, and the report that users' scripts read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from digital_twin_gz.description import RobotDescription
+from digital_twin_gz.kinematics import ForwardKinematics
+from digital_twin_gz.timeline import PairedStates
+
+OK, WARN, ERROR = 0, 1, 2
+LEVEL_NAMES = ("OK", "WARN", "ERROR")
+STAT_NAMES = ("mean", "rms", "p95", "max")
+
+
+def position_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distance along the last axis."""
+    return np.linalg.norm(np.asarray(a) - np.asarray(b), axis=-1)
+
+
+def orientation_error(qa: np.ndarray, qb: np.ndarray) -> np.ndarray:
+    """Geodesic angle (rad, in [0, pi]) between unit quaternions (any component order,
+    the same for both): the angle of the rotation taking one orientation to the other."""
+    qa = qa / np.linalg.norm(qa, axis=-1, keepdims=True)
+    qb = qb / np.linalg.norm(qb, axis=-1, keepdims=True)
+    dot = np.clip(np.abs(np.sum(qa * qb, axis=-1)), 0.0, 1.0)
+    return 2.0 * np.arccos(dot)
+
+
+def stats(values: np.ndarray, axis: int = 0) -> dict[str, np.ndarray]:
+    """mean, RMS, 95th percentile and max along ``axis`` (NaN where there is no sample)."""
+    values = np.asarray(values, dtype=float)
+    if values.shape[axis] == 0:
+        shape = np.delete(values.shape, axis)
+        return {name: np.full(shape, np.nan) for name in STAT_NAMES}
+    return {"mean": values.mean(axis=axis), "rms": np.sqrt(np.mean(values ** 2, axis=axis)),
+            "p95": np.percentile(values, 95, axis=axis), "max": values.max(axis=axis)}
+
+
+def level(value: float, warn: float, error: float) -> int:
+    if not np.isfinite(value):
+        return OK
+    return ERROR if value >= error else WARN if value >= warn else OK
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Levels apply to the windowed RMS, so one noisy sample does not raise an alarm."""
+
+    base_position_warn_m: float = 0.05
+    base_position_error_m: float = 0.10
+    base_orientation_warn_rad: float = 0.15
+    base_orientation_error_rad: float = 0.30
+
+    def __post_init__(self) -> None:
+        for metric in ("base_position", "base_orientation"):
+            unit = "m" if metric == "base_position" else "rad"
+            warn, error = getattr(self, f"{metric}_warn_{unit}"), getattr(self, f"{metric}_error_{unit}")
+            if not 0 < warn <= error:
+                raise ValueError(f"thresholds: need 0 < {metric}_warn_{unit} ({warn}) <= {metric}_error_{unit} ({error})")
+
+    def levels(self, base_position_m: float, base_orientation_rad: float) -> tuple[int, int]:
+        return (level(base_position_m, self.base_position_warn_m, self.base_position_error_m),
+                level(base_orientation_rad, self.base_orientation_warn_rad, self.base_orientation_error_rad))
+
+
+@dataclass(frozen=True)
+class GapSamples:
+    """Per-sample errors: base position (m), base orientation (rad), joints (rad, (N, n)),
+    key links (mm, (N, k))."""
+
+    times: np.ndarray
+    base_position_m: np.ndarray
+    base_orientation_rad: np.ndarray
+    joint_rad: np.ndarray
+    link_mm: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+class GapMeter:
+    """Turns paired states into errors; key links are placed by forward kinematics of each robot."""
+
+    def __init__(self, description: RobotDescription, key_links: list[str] | tuple[str, ...]) -> None:
+        self.joint_names = description.joint_names
+        self.key_links = tuple(key_links)
+        self.kinematics = ForwardKinematics(description, self.key_links)
+
+    def measure(self, paired: PairedStates) -> GapSamples:
+        virtual_links = self.kinematics.positions(paired.virtual_base_position, paired.virtual_base_orientation,
+                                                  paired.virtual_joints)
+        physical_links = self.kinematics.positions(paired.physical_base_position, paired.physical_base_orientation,
+                                                   paired.physical_joints)
+        return GapSamples(
+            times=paired.times,
+            base_position_m=position_error(paired.virtual_base_position, paired.physical_base_position),
+            base_orientation_rad=orientation_error(paired.virtual_base_orientation, paired.physical_base_orientation),
+            joint_rad=np.abs(paired.virtual_joints - paired.physical_joints),
+            link_mm=1e3 * position_error(virtual_links, physical_links),
+        )
+
+
+def key_links(description: RobotDescription, roles_of_joints: dict[str, int]) -> list[str]:
+    """Feet, hands and head of any humanoid: the deepest link below each ankle and wrist
+    (or elbow), and the link the last neck joint moves. ``roles_of_joints``: role -> joint index."""
+    found = []
+    ends = (("left_ankle_roll", "left_ankle_pitch"), ("right_ankle_roll", "right_ankle_pitch"),
+            ("left_wrist", "left_elbow"), ("right_wrist", "right_elbow"))
+    for candidates in ends:
+        role = next((r for r in candidates if r in roles_of_joints), None)
+        if role is not None:
+            found.append(_deepest_below(description, description.joints[description.joint_names[roles_of_joints[role]]].child))
+    head = next((r for r in ("neck_pitch", "neck_yaw") if r in roles_of_joints), None)
+    if head is not None:
+        found.append(description.joints[description.joint_names[roles_of_joints[head]]].child)
+    return found
+
+
+def _deepest_below(description: RobotDescription, link: str) -> str:
+    best, depth, stack = link, 0, [(link, 0)]
+    while stack:
+        current, d = stack.pop()
+        if d > depth:
+            best, depth = current, d
+        stack += [(j.child, d + 1) for j in description.children(current)]
+    return best
+
+
+@dataclass
+class GapLog:
+    """Every measured sample of a run, for windowed statistics and the report."""
+
+    joint_names: tuple[str, ...]
+    key_links: tuple[str, ...]
+    _chunks: list[GapSamples] = field(default_factory=list)
+    _merged: GapSamples | None = None
+
+    def extend(self, samples: GapSamples) -> None:
+        if len(samples):
+            self._chunks.append(samples)
+            self._merged = None
+
+    @property
+    def samples(self) -> GapSamples:
+        if self._merged is None:
+            n, k = len(self.joint_names), len(self.key_links)
+            parts = self._chunks or [GapSamples(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, n)), np.zeros((0, k)))]
+            self._merged = GapSamples(*(np.concatenate([getattr(p, f) for p in parts])
+                                        for f in ("times", "base_position_m", "base_orientation_rad", "joint_rad", "link_mm")))
+            self._chunks = [self._merged] if self._chunks else []
+        return self._merged
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self._chunks)
+
+    def window(self, seconds: float) -> GapSamples:
+        """The samples of the last ``seconds`` (by stamp)."""
+        s = self.samples
+        if len(s) == 0:
+            return s
+        k = int(np.searchsorted(s.times, s.times[-1] - seconds, side="left"))
+        return GapSamples(s.times[k:], s.base_position_m[k:], s.base_orientation_rad[k:], s.joint_rad[k:], s.link_mm[k:])
+
+
+def drift_rate(times: np.ndarray, base_position_m: np.ndarray) -> float:
+    """Least-squares slope of the base position error (m/s): how fast the twin walks away."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return float("nan")
+    return float(np.polyfit(times - times[0], base_position_m, 1)[0])
+
+
+def summarise(samples: GapSamples, joint_names: tuple[str, ...], key_links: tuple[str, ...]) -> dict:
+    """The metric part of a report (plain floats, JSON-ready)."""
+    return {
+        "base_position_error_m": _stat_dict(stats(samples.base_position_m)),
+        "base_orientation_error_rad": _stat_dict(stats(samples.base_orientation_rad)),
+        "per_joint_position_error_rad": _per_name(stats(samples.joint_rad), joint_names),
+        "key_link_position_error_mm": _per_name(stats(samples.link_mm), key_links),
+        "mpjpe_mm": _stat_dict(stats(samples.link_mm.mean(axis=1) if samples.link_mm.shape[1] else np.zeros(len(samples)))),
+        "drift_rate_m_per_s": _num(drift_rate(samples.times, samples.base_position_m)),
+    }
+
+
+def _num(value) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _per_name(table: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, dict[str, float | None]]:
+    return {name: {s: _num(table[s][k]) for s in STAT_NAMES} for k, name in enumerate(names)}
+
+
+def _stat_dict(table: dict[str, np.ndarray]) -> dict[str, float | None]:
+    return {name: _num(table[name]) for name in STAT_NAMES}

@@ -1,0 +1,177 @@
+"""gap_monitor: the reality gap between the physical robot and its twin, live and as a report.
+
+Pairs every virtual joint-state sample with the physical state at the same stamp
+(:mod:`digital_twin_gz.timeline`), measures the errors (:mod:`digital_twin_gz.gap`),
+publishes them under /twin/gap/ and windowed statistics with OK/WARN/ERROR on
+/diagnostics, and on shutdown (Ctrl-C included) writes ``report.json`` into ``out_dir``
+and prints the summary table.
+
+Topics: /twin/gap/base_position (std_msgs/Float64, m), /twin/gap/base_orientation (rad),
+/twin/gap/mpjpe (mm, mean over key links), /twin/gap/joint_position (sensor_msgs/JointState
+whose ``position`` holds each joint's absolute error in rad, so rqt_plot and PlotJuggler
+plot it per joint name), /twin/gap/key_link/<link> (mm).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64
+
+from digital_twin_gz import gap
+from digital_twin_gz.nodes import convert
+from digital_twin_gz.nodes.common import (DIAGNOSTICS, PHYSICAL_JOINT_STATES, PHYSICAL_ODOM, STATE_QOS,
+                                          declare_robot, declare_strings, run)
+from digital_twin_gz.report import build_report, print_summary, write_outputs
+from digital_twin_gz.roles import load_roles
+from digital_twin_gz.sync import JointMap, SampleError, StaleWatch
+from digital_twin_gz.timeline import Pairing, SnapshotLog
+
+
+class GapMonitor(Node):
+    def __init__(self) -> None:
+        super().__init__("gap_monitor")
+        self.description, self.world, topics = declare_robot(self)
+        declare = self.declare_parameter
+        self.meta = {"profile": declare("profile", "live").value, "motion": declare("motion", "live").value,
+                     "simulator": declare("simulator", "embedded").value}
+        joint_map = declare("joint_map", "").value
+        links = declare_strings(self, "key_links")
+        self.window = float(declare("window", 5.0).value)
+        self.thresholds = gap.Thresholds(
+            base_position_warn_m=float(declare("base_position_warn", 0.05).value),
+            base_position_error_m=float(declare("base_position_error", 0.10).value),
+            base_orientation_warn_rad=float(declare("base_orientation_warn", 0.15).value),
+            base_orientation_error_rad=float(declare("base_orientation_error", 0.30).value))
+        self.out_dir = Path(declare("out_dir", "gap_report").value).expanduser()
+        max_gap = float(declare("max_gap", 0.1).value)
+        self.watch = StaleWatch(float(declare("stale_timeout", 0.5).value))
+        rate = float(declare("publish_rate", 20.0).value)
+
+        d = self.description
+        self.physical_map = JointMap.load(d, Path(joint_map) if joint_map else None)
+        self.virtual_map = JointMap(d)
+        key_links = links or gap.key_links(d, {r: i for r, (i, _) in load_roles(d).joints.items()})
+        self.meter = gap.GapMeter(d, key_links)
+        self.log = gap.GapLog(d.joint_names, self.meter.key_links)
+        self.snapshots = SnapshotLog()
+        self.pairing = Pairing(len(d.joint_names), max_gap=max_gap)
+        self._last = {"physical": d.default_positions, "virtual": d.default_positions}
+        self.started = time.monotonic()
+
+        self.pub_position = self.create_publisher(Float64, "/twin/gap/base_position", 10)
+        self.pub_orientation = self.create_publisher(Float64, "/twin/gap/base_orientation", 10)
+        self.pub_mpjpe = self.create_publisher(Float64, "/twin/gap/mpjpe", 10)
+        self.pub_joints = self.create_publisher(JointState, "/twin/gap/joint_position", 10)
+        self.pub_links = {link: self.create_publisher(Float64, f"/twin/gap/key_link/{link}", 10)
+                          for link in self.meter.key_links}
+        self.pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
+        self.create_subscription(JointState, PHYSICAL_JOINT_STATES, self.on_physical_joints, STATE_QOS)
+        self.create_subscription(Odometry, PHYSICAL_ODOM, self.on_physical_odom, STATE_QOS)
+        self.create_subscription(JointState, topics.joint_states, self.on_virtual_joints, STATE_QOS)
+        self.create_subscription(Odometry, topics.odom, self.on_virtual_odom, STATE_QOS)
+        self.create_timer(1.0 / rate, self.on_measure)
+        self.create_timer(1.0, self.publish_diagnostics)
+        self.get_logger().info(f"measuring the gap between {PHYSICAL_JOINT_STATES}+{PHYSICAL_ODOM} and "
+                               f"{topics.joint_states}+{topics.odom}; key links {', '.join(self.meter.key_links)}; "
+                               f"report to {self.out_dir}")
+
+    def _joints(self, side: str, msg: JointState, joint_map: JointMap) -> None:
+        stream = f"{side}_joints"
+        try:
+            vector = joint_map.vector(msg.name, np.array(msg.position), self._last[side])
+        except (SampleError, IndexError) as err:
+            self.get_logger().warning(f"ignored a sample on {stream}: {err}", throttle_duration_sec=1.0)
+            return
+        if not np.isfinite(vector).all():
+            self.get_logger().warning(f"ignored a sample on {stream}: NaN or inf", throttle_duration_sec=1.0)
+            return
+        if self.pairing.add(stream, convert.to_seconds(msg.header.stamp), vector):
+            self._last[side] = vector
+        else:
+            self.get_logger().warning(f"ignored an out-of-order sample on {stream}", throttle_duration_sec=1.0)
+
+    def _base(self, side: str, msg: Odometry) -> None:
+        position, orientation = convert.base_pose(msg)
+        if not (np.isfinite(position).all() and np.isfinite(orientation).all()) or not np.linalg.norm(orientation):
+            self.get_logger().warning(f"ignored a {side} base pose with NaN, inf or a zero quaternion",
+                                      throttle_duration_sec=1.0)
+            return
+        if not self.pairing.add_base(f"{side}_base", convert.to_seconds(msg.header.stamp), position, orientation):
+            self.get_logger().warning(f"ignored an out-of-order sample on {side}_base", throttle_duration_sec=1.0)
+
+    def on_physical_joints(self, msg: JointState) -> None:
+        self.watch.feed(time.monotonic())
+        self._joints("physical", msg, self.physical_map)
+
+    def on_virtual_joints(self, msg: JointState) -> None:
+        self._joints("virtual", msg, self.virtual_map)
+
+    def on_physical_odom(self, msg: Odometry) -> None:
+        self._base("physical", msg)
+
+    def on_virtual_odom(self, msg: Odometry) -> None:
+        self._base("virtual", msg)
+
+    def measure(self) -> gap.GapSamples:
+        paired = self.pairing.take()
+        samples = self.meter.measure(paired)
+        self.log.extend(samples)
+        self.snapshots.extend(paired)
+        return samples
+
+    def on_measure(self) -> None:
+        samples = self.measure()
+        if not len(samples):
+            return
+        self.pub_position.publish(Float64(data=float(samples.base_position_m[-1])))
+        self.pub_orientation.publish(Float64(data=float(samples.base_orientation_rad[-1])))
+        self.pub_mpjpe.publish(Float64(data=float(samples.link_mm[-1].mean())))
+        self.pub_joints.publish(convert.joint_state(samples.times[-1], self.description.joint_names,
+                                                    samples.joint_rad[-1]))
+        for k, publisher in enumerate(self.pub_links.values()):
+            publisher.publish(Float64(data=float(samples.link_mm[-1, k])))
+
+    def publish_diagnostics(self) -> None:
+        window = self.log.window(self.window)
+        now = time.monotonic()
+        values: dict[str, object] = {"window_s": self.window, "paired": self.pairing.counts.paired,
+                                     "unpaired": self.pairing.counts.unpaired}
+        if self.watch.stale(now) or (self.watch.last is None and now - self.started > self.watch.timeout):
+            level, message = gap.WARN, f"physical feed stale on {PHYSICAL_JOINT_STATES}: gap not measured"
+        elif not len(window):
+            level, message = gap.OK, "waiting for paired samples"
+        else:
+            position, orientation = gap.stats(window.base_position_m), gap.stats(window.base_orientation_rad)
+            level = max(self.thresholds.levels(float(position["rms"]), float(orientation["rms"])))
+            message = (f"base position error rms {position['rms'] * 1e3:.1f} mm, orientation rms "
+                       f"{np.degrees(orientation['rms']):.2f} deg over {self.window:g} s")
+            mpjpe = gap.stats(window.link_mm.mean(axis=1))
+            joints = gap.stats(window.joint_rad.reshape(-1))
+            values |= {f"base_position_error_m_{k}": f"{v:.6f}" for k, v in position.items()}
+            values |= {f"base_orientation_error_rad_{k}": f"{v:.6f}" for k, v in orientation.items()}
+            values |= {"mpjpe_mm_rms": f"{mpjpe['rms']:.3f}", "joint_position_error_rad_rms": f"{joints['rms']:.6f}"}
+        stamp = self.get_clock().now().nanoseconds * 1e-9
+        self.pub_diag.publish(convert.diagnostics(stamp, [("gap_monitor", level, message, values)], self.get_name()))
+
+    def finish(self) -> None:
+        self.measure()
+        report = build_report(self.log, self.pairing.counts, self.thresholds, robot=self.description.name,
+                              source="live", **self.meta)
+        paths = write_outputs(self.out_dir, report, self.log.samples, self.snapshots.states, self.description, self.world)
+        print_summary(report)
+        self.get_logger().info(f"wrote {', '.join(str(p) for p in paths)}")
+
+
+def main(args: list[str] | None = None) -> None:
+    run(GapMonitor, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""physical_emulator: an emulated physical robot (a perturbed copy of the model).
+
+It performs a motion on its own controller in real time and publishes what a real
+humanoid's drivers and mocap would: /physical/joint_states and /physical/odom at
+``rate`` Hz, stamped with its own clock at the moment of measurement, delivered
+``latency_s`` later, with ``drop_rate`` of the messages lost (all from the profile).
+It obeys /physical/joint_commands, for the joints a command names.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from digital_twin_gz.motions import Motion
+from digital_twin_gz.nodes import convert
+from digital_twin_gz.nodes.common import (PHYSICAL_COMMANDS, PHYSICAL_JOINT_STATES, PHYSICAL_ODOM, STATE_QOS,
+                                          declare_robot, run)
+from digital_twin_gz.physical import Measurement, PhysicalRobot, load_profile
+from digital_twin_gz.roles import load_roles
+from digital_twin_gz.sim import TrajectoryError
+
+
+class PhysicalEmulator(Node):
+    def __init__(self) -> None:
+        super().__init__("physical_emulator")
+        description, world, _ = declare_robot(self)
+        profile = load_profile(self.declare_parameter("profile", "default").value)
+        motion_name = self.declare_parameter("motion", "tour").value
+        role_map = self.declare_parameter("joint_roles", "").value
+        rate = float(self.declare_parameter("rate", 500.0).value)
+        command_timeout = float(self.declare_parameter("command_timeout", 0.5).value)
+        self.odom_frame = self.declare_parameter("odom_frame", "odom").value
+        if rate <= 0:
+            raise ValueError(f"parameter rate must be positive, got {rate}")
+
+        roles = load_roles(description, role_map or None)
+        self.robot = PhysicalRobot(description, world, profile, Motion(motion_name, description, roles), roles,
+                                   command_timeout=command_timeout)
+        self.names = description.joint_names
+        self.joint_index = {name: k for k, name in enumerate(self.names)}
+        self.base_frame = description.root_link
+        self.latency = profile.measurement.latency_s
+        self.origin = self.get_clock().now().nanoseconds * 1e-9
+        self._wall_start = time.monotonic()
+        self._in_flight: deque[Measurement] = deque()
+        self.published = self.dropped = 0
+
+        self.pub_joints = self.create_publisher(JointState, PHYSICAL_JOINT_STATES, STATE_QOS)
+        self.pub_odom = self.create_publisher(Odometry, PHYSICAL_ODOM, STATE_QOS)
+        self.create_subscription(JointTrajectory, PHYSICAL_COMMANDS, self.on_command, 10)
+        self.create_timer(1.0 / rate, self.on_tick)
+        self.get_logger().info(
+            f"emulating {description.name} with profile '{profile.name}' ({profile.summary or 'as modelled'}), "
+            f"motion '{motion_name}' ({self.robot.motion.duration:g} s loop), publishing "
+            f"{PHYSICAL_JOINT_STATES} and {PHYSICAL_ODOM} at {rate:g} Hz")
+
+    def on_tick(self) -> None:
+        now = time.monotonic() - self._wall_start
+        before = self.robot.sim.time
+        self.robot.advance(now)
+        if self.robot.sim.time > before:
+            self._in_flight.append(self.robot.measure(self.origin))
+        while self._in_flight and self._in_flight[0].stamp - self.origin + self.latency <= now:
+            sample = self._in_flight.popleft()
+            if self.robot.sensors.dropped():
+                self.dropped += 1
+                continue
+            self.pub_joints.publish(convert.joint_state(sample.stamp, self.names, sample.joint_positions,
+                                                        sample.joint_velocities, sample.joint_efforts))
+            self.pub_odom.publish(convert.odometry(sample.stamp, sample, self.odom_frame, self.base_frame))
+            self.published += 1
+
+    def on_command(self, msg: JointTrajectory) -> None:
+        try:
+            command = convert.trajectory(msg, self.joint_index)
+        except TrajectoryError as err:
+            self.get_logger().warning(f"rejected command on {PHYSICAL_COMMANDS}: {err}", throttle_duration_sec=1.0)
+            return
+        self.robot.command(command.joint_index, command.positions[-1])
+
+    def finish(self) -> None:
+        self.get_logger().info(f"published {self.published} samples, dropped {self.dropped}")
+
+
+def main(args: list[str] | None = None) -> None:
+    run(PhysicalEmulator, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""twin_sync: pushes the physical robot's measured joint states into the virtual robot.
+
+Each sample on /physical/joint_states is mapped (joint map), checked and clamped
+(:mod:`digital_twin_gz.sync`) and sent on /virtual/joint_trajectory with its stamp.
+``~/set_paused`` (std_srvs/SetBool) lets teleop take the virtual robot; ``~/resync``
+(std_srvs/Trigger) puts the virtual base at the physical base pose. Stale feeds and
+rejected samples are reported on /diagnostics.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from digital_twin_gz.gap import ERROR, OK, WARN
+from digital_twin_gz.gz_control import GazeboControl, SimControlError
+from digital_twin_gz.nodes import convert
+from digital_twin_gz.nodes.common import (DIAGNOSTICS, PHYSICAL_JOINT_STATES, PHYSICAL_ODOM, SET_BASE_POSE,
+                                          STATE_QOS, declare_robot, run)
+from digital_twin_gz.sync import JointMap, SampleError, SampleGate, StaleWatch
+
+SIMULATORS = ("embedded", "gazebo")
+
+
+class EmbeddedControl:
+    """The embedded simulator's base-pose input, behind the same call as :class:`GazeboControl`."""
+
+    def __init__(self, node: Node, frame: str) -> None:
+        self.publisher = node.create_publisher(PoseStamped, SET_BASE_POSE, 10)
+        self.node = node
+        self.frame = frame
+
+    def set_base_pose(self, position: np.ndarray, orientation: np.ndarray) -> None:
+        stamp = self.node.get_clock().now().nanoseconds * 1e-9
+        self.publisher.publish(convert.pose_stamped(stamp, self.frame, position, orientation))
+
+
+class TwinSync(Node):
+    def __init__(self) -> None:
+        super().__init__("twin_sync")
+        description, world, topics = declare_robot(self)
+        joint_map = self.declare_parameter("joint_map", "").value
+        stale_timeout = float(self.declare_parameter("stale_timeout", 0.5).value)
+        simulator = self.declare_parameter("simulator", "embedded").value
+        self.resync_on_start = bool(self.declare_parameter("resync_on_start", True).value)
+        odom_frame = self.declare_parameter("odom_frame", "odom").value
+        if simulator not in SIMULATORS:
+            raise ValueError(f"parameter simulator: '{simulator}' is not one of {SIMULATORS}")
+
+        self.gate = SampleGate(description, JointMap.load(description, Path(joint_map) if joint_map else None))
+        self.watch = StaleWatch(stale_timeout)
+        self.control = (EmbeddedControl(self, odom_frame) if simulator == "embedded"
+                        else GazeboControl(world.name, description.name))
+        self.topic = topics.joint_trajectory
+        self.paused = False
+        self.physical_pose: tuple[np.ndarray, np.ndarray] | None = None
+        self.clamped_samples = 0
+        self.started = time.monotonic()
+        self._was_stale = False
+
+        self.pub = self.create_publisher(JointTrajectory, topics.joint_trajectory, STATE_QOS)
+        self.pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
+        self.create_subscription(JointState, PHYSICAL_JOINT_STATES, self.on_joint_state, STATE_QOS)
+        self.create_subscription(Odometry, PHYSICAL_ODOM, self.on_odom, STATE_QOS)
+        self.create_service(SetBool, "~/set_paused", self.on_set_paused)
+        self.create_service(Trigger, "~/resync", self.on_resync)
+        self.create_timer(0.1, self.on_watch)
+        self.create_timer(1.0, self.publish_diagnostics)
+        self.get_logger().info(f"forwarding {PHYSICAL_JOINT_STATES} to {topics.joint_trajectory} "
+                               f"({simulator} simulator, stale after {stale_timeout:g} s)")
+
+    def on_joint_state(self, msg: JointState) -> None:
+        self.watch.feed(time.monotonic())
+        try:
+            command = self.gate.accept(convert.to_seconds(msg.header.stamp), msg.name, np.array(msg.position),
+                                       np.array(msg.velocity), np.array(msg.effort))
+        except SampleError as err:
+            self.get_logger().warning(f"rejected sample on {PHYSICAL_JOINT_STATES}: {err}", throttle_duration_sec=1.0)
+            return
+        if command.clamped:
+            self.clamped_samples += 1
+            self.get_logger().warning(f"clamped to joint limits: {', '.join(command.clamped)}",
+                                      throttle_duration_sec=5.0)
+        if not self.paused:
+            names = [self.gate.description.joint_names[i] for i in command.joint_index]
+            self.pub.publish(convert.trajectory_message(command.stamp, names, command.positions, command.velocities,
+                                                        command.efforts))
+
+    def on_odom(self, msg: Odometry) -> None:
+        first = self.physical_pose is None
+        self.physical_pose = convert.base_pose(msg)
+        if first and self.resync_on_start:
+            self.resync("start")
+
+    def resync(self, why: str) -> str:
+        if self.physical_pose is None:
+            raise SimControlError(f"no physical base pose received on {PHYSICAL_ODOM} yet")
+        position, orientation = self.physical_pose
+        self.control.set_base_pose(position, orientation)
+        message = f"virtual base set to the physical base pose ({why}): " + ", ".join(f"{v:.3f}" for v in position)
+        self.get_logger().info(message)
+        return message
+
+    def on_set_paused(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        self.paused = bool(request.data)
+        response.success = True
+        response.message = "paused: the virtual robot is free for teleop" if self.paused else "resumed"
+        self.get_logger().info(response.message)
+        self.publish_diagnostics()
+        return response
+
+    def on_resync(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        try:
+            response.message = self.resync("requested")
+            response.success = True
+        except SimControlError as err:
+            response.success, response.message = False, str(err)
+            self.get_logger().error(f"resync failed: {err}")
+        return response
+
+    def on_watch(self) -> None:
+        stale = self.watch.stale(time.monotonic())
+        if stale != self._was_stale:
+            self._was_stale = stale
+            if stale:
+                self.get_logger().warning(f"stale feed: no sample on {PHYSICAL_JOINT_STATES} for "
+                                          f"{self.watch.age(time.monotonic()):.2f} s")
+            else:
+                self.get_logger().info(f"feed on {PHYSICAL_JOINT_STATES} is back")
+            self.publish_diagnostics()
+
+    def status(self) -> tuple[int, str]:
+        now = time.monotonic()
+        age = self.watch.age(now)
+        if age is None:
+            waited = now - self.started
+            return (WARN if waited > self.watch.timeout else OK), f"waiting for the first sample on {PHYSICAL_JOINT_STATES}"
+        if self.watch.stale(now):
+            return ERROR, f"stale: no sample on {PHYSICAL_JOINT_STATES} for {age:.2f} s"
+        if self.paused:
+            return OK, "paused (teleop has the virtual robot)"
+        if self.gate.rejected:
+            return WARN, "syncing; some samples rejected"
+        return OK, "syncing"
+
+    def publish_diagnostics(self) -> None:
+        level, message = self.status()
+        age = self.watch.age(time.monotonic())
+        values = {"paused": str(self.paused).lower(), "accepted": self.gate.accepted,
+                  "clamped_samples": self.clamped_samples, "last_sample_age_s": "none" if age is None else f"{age:.3f}",
+                  **{f"rejected_{reason}": n for reason, n in sorted(self.gate.rejected.items())}}
+        stamp = self.get_clock().now().nanoseconds * 1e-9
+        self.pub_diag.publish(convert.diagnostics(stamp, [("twin_sync", level, message, values)], self.get_name()))
+
+
+def main(args: list[str] | None = None) -> None:
+    run(TwinSync, args)
+
+
+if __name__ == "__main__":
+    main()

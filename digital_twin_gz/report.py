@@ -1,0 +1,112 @@
+"""``report.json`` and the summary table, for the live twin and for replays.
+
+``report.json`` is a stable interface for users' scripts (schema ``digital_twin_gz.report/1``):
+``base_position_error_m`` and ``base_orientation_error_rad`` with ``mean``, ``rms``, ``p95``
+and ``max``; ``per_joint_position_error_rad`` keyed by joint name and
+``key_link_position_error_mm`` keyed by link name (each with the same four statistics);
+``mpjpe_mm``; ``drift_rate_m_per_s``; ``profile``, ``motion``, ``samples`` counts and
+``duration_s``; ``thresholds``, ``threshold_crossings`` and the worst ``status``. Only
+``written_at`` and ``written_by`` say when and where it was written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from digital_twin_gz.description import RobotDescription
+from digital_twin_gz.gap import LEVEL_NAMES, GapLog, GapSamples, Thresholds, summarise
+from digital_twin_gz.timeline import PairedStates, PairingCounts
+from digital_twin_gz.world import WorldSettings
+
+SCHEMA = "digital_twin_gz.report/1"
+
+
+def threshold_crossings(samples: GapSamples, thresholds: Thresholds) -> list[dict]:
+    """Times at which the base position error enters or leaves the WARN and ERROR bands."""
+    crossings = []
+    for name, limit in (("WARN", thresholds.base_position_warn_m), ("ERROR", thresholds.base_position_error_m)):
+        above = samples.base_position_m >= limit
+        changes = np.flatnonzero(np.diff(above.astype(np.int8)))
+        for k in changes + 1:
+            crossings.append({"time_s": float(samples.times[k] - samples.times[0]), "level": name,
+                              "entered": bool(above[k]), "base_position_error_m": float(samples.base_position_m[k])})
+    return sorted(crossings, key=lambda c: c["time_s"])
+
+
+def build_report(log: GapLog, counts: PairingCounts, thresholds: Thresholds, *, robot: str, profile: str,
+                 motion: str, simulator: str, source: str) -> dict:
+    samples = log.samples
+    metrics = summarise(samples, log.joint_names, log.key_links)
+    rms = (metrics["base_position_error_m"]["rms"], metrics["base_orientation_error_rad"]["rms"])
+    status = max(thresholds.levels(*(float("nan") if v is None else v for v in rms)))
+    duration = float(samples.times[-1] - samples.times[0]) if len(samples) > 1 else 0.0
+    return {
+        "schema": SCHEMA,
+        "robot": robot,
+        "profile": profile,
+        "motion": motion,
+        "simulator": simulator,
+        "source": source,
+        "duration_s": duration,
+        "samples": {"paired": counts.paired, "unpaired": counts.unpaired, **{k: v for k, v in counts.samples.items()},
+                    "out_of_order": dict(counts.out_of_order)},
+        "status": LEVEL_NAMES[status],
+        **metrics,
+        "thresholds": asdict(thresholds),
+        "threshold_crossings": threshold_crossings(samples, thresholds),
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "written_by": f"{socket.gethostname()}:{os.getpid()}",
+    }
+
+
+def write_report(report: dict, out_dir: Path) -> Path:
+    """Write ``report.json`` atomically (a reader never sees half a report)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "report.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
+    return "-" if value is None else f"{value * scale:.{digits}f}"
+
+
+def summary_table(report: dict, worst_joints: int = 5) -> Table:
+    """The reality gap at a glance: base, key links, and the joints furthest apart."""
+    table = Table(title=f"Reality gap: {report['robot']} · profile {report['profile']} · motion {report['motion']} · "
+                        f"{report['duration_s']:.1f} s, {report['samples']['paired']} paired samples · {report['status']}")
+    table.add_column("metric")
+    for name in ("mean", "rms", "p95", "max"):
+        table.add_column(name, justify="right")
+    rows = [("base position (mm)", report["base_position_error_m"], 1e3),
+            ("base orientation (deg)", report["base_orientation_error_rad"], float(np.degrees(1.0))),
+            ("key links MPJPE (mm)", report["mpjpe_mm"], 1.0)]
+    rows += [(f"  {link} (mm)", s, 1.0) for link, s in report["key_link_position_error_mm"].items()]
+    joints = sorted(report["per_joint_position_error_rad"].items(), key=lambda kv: -(kv[1]["rms"] or 0.0))
+    rows += [(f"  joint {name} (deg)", s, float(np.degrees(1.0))) for name, s in joints[:worst_joints]]
+    for label, s, scale in rows:
+        table.add_row(label, *(_fmt(s[k], scale) for k in ("mean", "rms", "p95", "max")))
+    drift = report["drift_rate_m_per_s"]
+    table.caption = f"drift rate {_fmt(drift, 1e3)} mm/s; worst {worst_joints} joints by RMS shown"
+    return table
+
+
+def print_summary(report: dict, console: Console | None = None) -> None:
+    (console or Console()).print(summary_table(report))
+
+
+def write_outputs(out_dir: Path, report: dict, samples: GapSamples, snapshots: PairedStates | None,
+                  description: RobotDescription, world: WorldSettings) -> list[Path]:
+    """Everything a run leaves behind: ``report.json`` (and the HTML report with pictures)."""
+    return [write_report(report, out_dir)]

@@ -1,0 +1,196 @@
+"""Time alignment: sample streams and the pairing of virtual samples with physical ones.
+
+The physical robot and the simulator stamp their samples with their own clocks and at
+their own rates. The gap is measured at each virtual joint-state stamp, against the
+other three streams (virtual base, physical joints, physical base) interpolated at that
+same time. A virtual sample is paired only when every other stream brackets it with
+samples no further apart than ``max_gap``: a fresh sample is never compared with a stale
+one. Samples that can never be paired are counted, not silently lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class Stream:
+    """Samples of a vector signal in increasing time; columns ``quaternion`` (x, y, z, w)
+    are interpolated as unit quaternions (normalised lerp, sign-aligned: at the sample
+    rates here the arc between neighbours is tiny, so this equals slerp to 1e-9)."""
+
+    def __init__(self, width: int, quaternion: slice | None = None, capacity: int = 4096) -> None:
+        self.width = width
+        self.quaternion = quaternion
+        self._t = np.empty(capacity)
+        self._v = np.empty((capacity, width))
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def times(self) -> np.ndarray:
+        return self._t[: self._n]
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._v[: self._n]
+
+    @property
+    def last_time(self) -> float:
+        return float(self._t[self._n - 1]) if self._n else -np.inf
+
+    def append(self, t: float, values: np.ndarray) -> bool:
+        """Add a sample; False (and nothing added) if it is not newer than the last one."""
+        if self._n and t <= self._t[self._n - 1]:
+            return False
+        if self._n == len(self._t):
+            self._t = np.concatenate([self._t, np.empty_like(self._t)])
+            self._v = np.concatenate([self._v, np.empty_like(self._v)])
+        self._t[self._n] = t
+        self._v[self._n] = values
+        self._n += 1
+        return True
+
+    def discard_before(self, t: float) -> None:
+        """Drop samples older than ``t``, keeping one at or before it for interpolation."""
+        k = max(int(np.searchsorted(self.times, t, side="right")) - 1, 0)
+        if k:
+            self._t[: self._n - k] = self._t[k: self._n]
+            self._v[: self._n - k] = self._v[k: self._n]
+            self._n -= k
+
+    def interpolate(self, times: np.ndarray, max_gap: float) -> tuple[np.ndarray, np.ndarray]:
+        """Values at ``times`` (linear between neighbours) and a mask of the times that lie
+        within the stream with neighbours at most ``max_gap`` apart."""
+        t, v = self.times, self.values
+        out = np.full((len(times), self.width), np.nan)
+        if self._n == 0:
+            return out, np.zeros(len(times), dtype=bool)
+        hi = np.clip(np.searchsorted(t, times, side="left"), 0, self._n - 1)
+        lo = np.clip(hi - 1, 0, self._n - 1)
+        exact = t[hi] == times
+        lo = np.where(exact, hi, lo)
+        valid = (times >= t[0]) & (times <= t[-1]) & (t[hi] - t[lo] <= max_gap)
+        span = t[hi] - t[lo]
+        w = np.where(span > 0, (times - t[lo]) / np.where(span > 0, span, 1.0), 0.0)[:, None]
+        a, b = v[lo], v[hi].copy()
+        if self.quaternion is not None:
+            qa, qb = a[:, self.quaternion], b[:, self.quaternion]
+            b[:, self.quaternion] = np.where(np.sum(qa * qb, axis=1, keepdims=True) < 0, -qb, qb)
+        out = a + w * (b - a)
+        if self.quaternion is not None:
+            q = out[:, self.quaternion]
+            out[:, self.quaternion] = q / np.linalg.norm(q, axis=1, keepdims=True)
+        out[~valid] = np.nan
+        return out, valid
+
+
+@dataclass(frozen=True)
+class PairedStates:
+    """Both robots at the same times: base positions (N, 3), orientations (N, 4) x, y, z, w,
+    joint positions (N, n) in the description's order."""
+
+    times: np.ndarray
+    virtual_base_position: np.ndarray
+    virtual_base_orientation: np.ndarray
+    virtual_joints: np.ndarray
+    physical_base_position: np.ndarray
+    physical_base_orientation: np.ndarray
+    physical_joints: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+@dataclass
+class PairingCounts:
+    paired: int = 0
+    unpaired: int = 0
+    samples: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Pairing.STREAMS, 0))
+    out_of_order: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Pairing.STREAMS, 0))
+
+
+class Pairing:
+    """Collects the four streams and hands out the virtual samples that can be paired."""
+
+    STREAMS = ("virtual_joints", "virtual_base", "physical_joints", "physical_base")
+
+    def __init__(self, joint_count: int, max_gap: float = 0.1, max_wait: float = 1.0) -> None:
+        self.max_gap = max_gap
+        self.max_wait = max_wait
+        self.streams = {
+            "virtual_joints": Stream(joint_count), "physical_joints": Stream(joint_count),
+            "virtual_base": Stream(7, quaternion=slice(3, 7)), "physical_base": Stream(7, quaternion=slice(3, 7)),
+        }
+        self.counts = PairingCounts()
+        self._next = -np.inf
+
+    def add(self, stream: str, t: float, values: np.ndarray) -> bool:
+        """Add a sample to a stream; False if it is out of order (it is counted and dropped)."""
+        if self.streams[stream].append(t, values):
+            self.counts.samples[stream] += 1
+            return True
+        self.counts.out_of_order[stream] += 1
+        return False
+
+    def add_base(self, stream: str, t: float, position: np.ndarray, orientation: np.ndarray) -> bool:
+        return self.add(stream, t, np.concatenate([position, orientation]))
+
+    def take(self) -> PairedStates:
+        """Pair every virtual joint sample that the other streams now cover; give up on
+        samples more than ``max_wait`` older than the newest virtual one."""
+        anchor = self.streams["virtual_joints"]
+        others = [self.streams[s] for s in self.STREAMS[1:]]
+        newest = anchor.last_time
+        ready_until = min(s.last_time for s in others)
+        times = anchor.times[anchor.times > self._next]
+        times = times[(times <= ready_until) | (times < newest - self.max_wait)]
+        if len(times) == 0:
+            return self._paired(times, np.zeros((0, 7)), np.zeros((0, anchor.width)), np.zeros((0, 7)),
+                                np.zeros((0, anchor.width)))
+        self._next = times[-1]
+        virtual_joints, _ = anchor.interpolate(times, self.max_gap)
+        virtual_base, ok_vb = others[0].interpolate(times, self.max_gap)
+        physical_joints, ok_pj = others[1].interpolate(times, self.max_gap)
+        physical_base, ok_pb = others[2].interpolate(times, self.max_gap)
+        ok = ok_vb & ok_pj & ok_pb
+        self.counts.paired += int(ok.sum())
+        self.counts.unpaired += int((~ok).sum())
+        for stream in self.streams.values():
+            stream.discard_before(self._next - self.max_gap)
+        return self._paired(times[ok], virtual_base[ok], virtual_joints[ok], physical_base[ok], physical_joints[ok])
+
+    @staticmethod
+    def _paired(times: np.ndarray, virtual_base: np.ndarray, virtual_joints: np.ndarray,
+                physical_base: np.ndarray, physical_joints: np.ndarray) -> PairedStates:
+        return PairedStates(times, virtual_base[:, :3], virtual_base[:, 3:], virtual_joints,
+                            physical_base[:, :3], physical_base[:, 3:], physical_joints)
+
+
+class SnapshotLog:
+    """Paired states kept at most every ``period`` seconds: enough to draw both robots at
+    any moment of a long run (pictures of the largest gap) without keeping every sample."""
+
+    def __init__(self, period: float = 0.02) -> None:
+        self.period = period
+        self._parts: list[PairedStates] = []
+        self._last = -np.inf
+
+    def extend(self, paired: PairedStates) -> None:
+        keep = []
+        for k, t in enumerate(paired.times):
+            if t >= self._last + self.period:
+                keep.append(k)
+                self._last = t
+        if keep:
+            self._parts.append(PairedStates(*(getattr(paired, f)[keep] for f in PairedStates.__dataclass_fields__)))
+
+    @property
+    def states(self) -> PairedStates | None:
+        if not self._parts:
+            return None
+        return PairedStates(*(np.concatenate([getattr(p, f) for p in self._parts])
+                              for f in PairedStates.__dataclass_fields__))
