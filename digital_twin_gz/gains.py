@@ -3,6 +3,10 @@
 The rule (``config/derived_gains.yaml``) makes each joint as stiff as its effort limit
 allows, but no stiffer than a bandwidth its moving mass can follow, and damps it by a
 fixed ratio, so a user's humanoid gets usable gains without hand tuning.
+
+The moving mass of a leg joint is not what hangs below it: standing, the foot is on the
+ground and the joint carries the rest of the robot. Joints with a foot below them are
+therefore rated for the larger of the two sides.
 """
 
 from __future__ import annotations
@@ -34,14 +38,24 @@ def subtree_links(description: RobotDescription, link: str) -> list[str]:
     return found
 
 
-def axis_inertia(description: RobotDescription, joint_name: str) -> float:
-    """Inertia (kg m^2) of the links beyond ``joint_name`` about its axis, in the zero pose."""
+def feet(description: RobotDescription, tolerance: float = 0.03) -> set[str]:
+    """Links whose centre of mass is lowest in the zero pose (within ``tolerance`` m): the soles."""
+    frames = zero_pose_frames(description)
+    heights = {name: (frames[name][0] + frames[name][1] @ link.com)[2]
+               for name, link in description.links.items() if link.mass > 0}
+    lowest = min(heights.values())
+    return {name for name, z in heights.items() if z <= lowest + tolerance}
+
+
+def axis_inertia(description: RobotDescription, joint_name: str, links: list[str] | set[str] | None = None) -> float:
+    """Inertia (kg m^2) about ``joint_name``'s axis, in the zero pose, of ``links`` (default:
+    the links beyond the joint)."""
     frames = zero_pose_frames(description)
     joint = description.joints[joint_name]
     origin, rotation = frames[joint.child]
     axis = rotation @ joint.axis
     total = 0.0
-    for name in subtree_links(description, joint.child):
+    for name in subtree_links(description, joint.child) if links is None else links:
         link = description.links[name]
         position, orientation = frames[name]
         com = position + orientation @ link.com - origin
@@ -56,10 +70,15 @@ def derive(description: RobotDescription, config: Path | None = None) -> dict[st
     rules = yaml.safe_load((config or default_config()).read_text()) or {}
     overrides = rules.get("overrides") or {}
     omega = 2.0 * np.pi * float(rules["max_bandwidth_hz"])
+    soles = feet(description)
     result = {}
     for name in description.joint_names:
         joint = description.joints[name]
-        inertia = max(axis_inertia(description, name), 1e-4)
+        below = set(subtree_links(description, joint.child))
+        inertia = axis_inertia(description, name)
+        if below & soles:
+            inertia = max(inertia, axis_inertia(description, name, set(description.links) - below))
+        inertia = max(inertia, 1e-4)
         effort = joint.effort if np.isfinite(joint.effort) else 100.0
         kp = max(min(effort / float(rules["saturation_error_rad"]), inertia * omega**2), float(rules["min_kp"]))
         kd = 2.0 * float(rules["damping_ratio"]) * float(np.sqrt(kp * inertia))

@@ -96,14 +96,21 @@ def _world_sign(description: RobotDescription, joint: str, role: str) -> float:
 
 def load_roles(description: RobotDescription, role_map: Path | dict[str, str] | None = None) -> JointRoles:
     """Roles from ``role_map`` (role -> joint), falling back to names for roles it omits."""
+    where = "joint roles"
     if isinstance(role_map, Path):
-        role_map = yaml.safe_load(role_map.read_text()) or {}
+        where = str(role_map)
+        try:
+            role_map = yaml.safe_load(role_map.read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise RoleError(f"{where}: cannot read the joint-role map: {err}") from err
+        if not isinstance(role_map, dict):
+            raise RoleError(f"{where}: expected a mapping role: joint_name")
     explicit = dict(role_map or {})
     for role, joint in explicit.items():
         if role not in ALL_ROLES:
-            raise RoleError(f"unknown role '{role}' (known: {', '.join(ALL_ROLES)})")
+            raise RoleError(f"{where}: unknown role '{role}' (known: {', '.join(ALL_ROLES)})")
         if joint not in description.joint_names:
-            raise RoleError(f"role '{role}' names joint '{joint}', which is not an actuated joint")
+            raise RoleError(f"{where}: role '{role}' names joint '{joint}', which is not an actuated joint")
     mapped = dict(explicit)
     taken = set(explicit.values())
     for joint in description.joint_names:

@@ -61,14 +61,14 @@ def local_env(domain_id: int, log_dir: Path) -> dict[str, str]:
 class NodeProcess:
     """One node of the graph as its own process on a domain, its output kept in a log file."""
 
-    def __init__(self, spec: NodeSpec, domain: Domain, params: Path | None = None,
+    def __init__(self, spec: NodeSpec, domain: Domain, params_file: Path | None = None,
                  env: dict[str, str] | None = None, extra_args: list[str] | None = None) -> None:
         self.spec = spec
         self.name = spec.name
         self.log = domain.log_dir / f"{spec.name}-{time.monotonic_ns()}.log"
         self._out = open(self.log, "w")
         self._signalled = False
-        self.args = [str(BIN / spec.executable), *spec.ros_args(params), *(extra_args or [])]
+        self.args = [str(BIN / spec.executable), *spec.ros_args(params_file), *(extra_args or [])]
         self.process = subprocess.Popen(self.args, stdout=self._out, stderr=subprocess.STDOUT,
                                         env={**domain.env, **(env or {})}, start_new_session=True)
 

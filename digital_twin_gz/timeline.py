@@ -182,7 +182,7 @@ class SnapshotLog:
     def extend(self, paired: PairedStates) -> None:
         keep = []
         for k, t in enumerate(paired.times):
-            if t >= self._last + self.period:
+            if t >= self._last + self.period - 1e-9:
                 keep.append(k)
                 self._last = t
         if keep:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from pathlib import Path
 
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
@@ -39,7 +40,7 @@ class PhysicalEmulator(Node):
         if rate <= 0:
             raise ValueError(f"parameter rate must be positive, got {rate}")
 
-        roles = load_roles(description, role_map or None)
+        roles = load_roles(description, Path(role_map) if role_map else None)
         self.robot = PhysicalRobot(description, world, profile, Motion(motion_name, description, roles), roles,
                                    command_timeout=command_timeout)
         self.names = description.joint_names

@@ -1,0 +1,203 @@
+"""Gap metrics, time alignment and the report, against hand-computed cases (no ROS)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from digital_twin_gz import gap
+from digital_twin_gz.description import load_description
+from digital_twin_gz.kinematics import ForwardKinematics
+from digital_twin_gz.report import build_report, summary_table, write_report
+from digital_twin_gz.roles import load_roles
+from digital_twin_gz.sim import Simulator
+from digital_twin_gz.timeline import Pairing, PairedStates, SnapshotLog, Stream
+
+KEY_LINKS = ["l_sole_link", "r_sole_link", "l_hand_link", "r_hand_link", "head_link"]
+
+
+@pytest.fixture(scope="module")
+def description():
+    return load_description()
+
+
+@pytest.fixture(scope="module")
+def meter(description):
+    return gap.GapMeter(description, KEY_LINKS)
+
+
+def _states(description, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    joints = np.clip(description.default_positions + rng.normal(0, 0.3, (n, len(description.joint_names))),
+                     description.lower, description.upper)
+    return rng.normal(0, 0.5, (n, 3)), Rotation.random(n, random_state=1).as_quat(), joints
+
+
+def _paired(times, vp, vq, vj, pp, pq, pj) -> PairedStates:
+    return PairedStates(np.asarray(times, dtype=float), vp, vq, vj, pp, pq, pj)
+
+
+def test_identical_states_have_zero_gap(description, meter):
+    p, q, j = _states(description, 50, np.random.default_rng(0))
+    samples = meter.measure(_paired(np.arange(50), p, q, j, p, q, j))
+    assert np.all(samples.base_position_m == 0)
+    assert np.allclose(samples.base_orientation_rad, 0, atol=2e-8)
+    assert np.all(samples.joint_rad == 0)
+    assert np.allclose(samples.link_mm, 0, atol=1e-9)
+
+
+def test_known_translation_and_rotation_give_known_errors(description, meter):
+    n = 20
+    p, q, j = _states(description, n, np.random.default_rng(1))
+    shift = np.array([0.03, -0.04, 0.0])  # 50 mm
+    turn = Rotation.from_rotvec([0.0, 0.0, 0.2])  # 0.2 rad about world z
+    rotated = (turn * Rotation.from_quat(q)).as_quat()
+    samples = meter.measure(_paired(np.arange(n), p + shift, rotated, j, p, q, j))
+    assert np.allclose(samples.base_position_m, 0.05)
+    assert np.allclose(samples.base_orientation_rad, 0.2)
+    # A pure translation of the whole robot moves every key link by exactly that much.
+    translated = meter.measure(_paired(np.arange(n), p + shift, q, j, p, q, j))
+    assert np.allclose(translated.link_mm, 50.0)
+    # One joint off by a known angle shows up for that joint only.
+    bent = j.copy()
+    k = description.index("l_elbow_pitch")
+    bent[:, k] += 0.1
+    one = meter.measure(_paired(np.arange(n), p, q, bent, p, q, j))
+    assert np.allclose(one.joint_rad[:, k], 0.1)
+    assert np.count_nonzero(one.joint_rad) == n
+    moved = one.link_mm.max(axis=0) > 1e-6
+    assert moved.tolist() == [name == "l_hand_link" for name in KEY_LINKS]
+
+
+def test_orientation_error_is_geodesic_and_sign_blind():
+    a = Rotation.from_euler("xyz", [0.1, 0.2, 0.3]).as_quat()
+    b = Rotation.from_euler("xyz", [0.1, 0.2, 0.3 + np.pi]).as_quat()
+    assert gap.orientation_error(a, -a) == pytest.approx(0.0, abs=1e-7)
+    expected = (Rotation.from_quat(a).inv() * Rotation.from_quat(b)).magnitude()
+    assert gap.orientation_error(a, b) == pytest.approx(expected)
+
+
+def test_forward_kinematics_matches_mujoco(description):
+    sim = Simulator(description)
+    rng = np.random.default_rng(3)
+    q = np.clip(rng.normal(0, 0.5, len(description.joint_names)), description.lower, description.upper)
+    orientation = Rotation.from_rotvec([0.1, -0.2, 0.7]).as_quat()
+    sim.reset(q, base_position=np.array([0.3, -0.2, 1.1]), base_orientation=orientation)
+    state = sim.state()
+    links = KEY_LINKS + ["imu_link", "head_camera_link", "torso_link"]
+    fk = ForwardKinematics(description, links)
+    ours = fk.positions(state.base_position[None], state.base_orientation[None], state.joint_positions[None])[0]
+    assert np.allclose(ours, sim.link_positions(links), atol=1e-9)
+    with pytest.raises(KeyError, match="no_such_link"):
+        ForwardKinematics(description, ["no_such_link"])
+
+
+def test_key_links_are_feet_hands_and_head(description):
+    roles = {r: i for r, (i, _) in load_roles(description).joints.items()}
+    assert gap.key_links(description, roles) == KEY_LINKS
+
+
+def test_stream_interpolates_and_refuses_holes_and_backwards_time():
+    s = Stream(2)
+    assert s.append(0.0, [0.0, 10.0]) and s.append(1.0, [1.0, 20.0]) and s.append(3.0, [3.0, 40.0])
+    assert not s.append(3.0, [9.0, 9.0])
+    assert not s.append(2.0, [9.0, 9.0])
+    values, ok = s.interpolate(np.array([0.5, 1.0, 2.0, -1.0, 4.0]), max_gap=1.5)
+    assert ok.tolist() == [True, True, False, False, False]
+    assert np.allclose(values[:2], [[0.5, 15.0], [1.0, 20.0]])
+    values, ok = s.interpolate(np.array([2.0]), max_gap=2.0)
+    assert ok[0] and np.allclose(values[0], [2.0, 30.0])
+
+
+def test_quaternion_columns_interpolate_on_the_short_arc():
+    s = Stream(4, quaternion=slice(0, 4))
+    a = Rotation.from_rotvec([0, 0, 0.0]).as_quat()
+    b = -Rotation.from_rotvec([0, 0, 0.2]).as_quat()  # same rotation as +q, opposite sign
+    s.append(0.0, a)
+    s.append(1.0, b)
+    mid, ok = s.interpolate(np.array([0.5]), max_gap=2.0)
+    assert ok[0]
+    assert Rotation.from_quat(mid[0]).magnitude() == pytest.approx(0.1, abs=1e-4)
+
+
+def test_pairing_waits_for_all_streams_and_counts_what_it_cannot_pair():
+    pairing = Pairing(joint_count=2, max_gap=0.1, max_wait=1.0)
+    quat = [0.0, 0.0, 0.0, 1.0]
+    for k in range(11):
+        t = k * 0.01
+        pairing.add("virtual_joints", t, [t, 0.0])
+        pairing.add_base("virtual_base", t, np.array([t, 0, 0]), np.array(quat))
+        pairing.add("physical_joints", t + 0.005, [t + 0.005, 0.0])
+        pairing.add_base("physical_base", t + 0.005, np.array([t + 0.005, 0, 0]), np.array(quat))
+    paired = pairing.take()
+    # The first virtual sample precedes the physical stream; the rest are bracketed.
+    assert len(paired) == 10 and pairing.counts.unpaired == 1
+    assert np.allclose(paired.physical_joints[:, 0], paired.times)
+    assert len(pairing.take()) == 0
+    assert not pairing.add("virtual_joints", 0.05, [0.0, 0.0])
+    assert pairing.counts.out_of_order["virtual_joints"] == 1
+    # The physical feed stops: later virtual samples wait, then are given up as unpaired.
+    for k in range(11, 200):
+        t = k * 0.01
+        pairing.add("virtual_joints", t, [t, 0.0])
+        pairing.add_base("virtual_base", t, np.array([t, 0, 0]), np.array(quat))
+    assert len(pairing.take()) == 0
+    assert pairing.counts.unpaired > 1 and pairing.counts.paired == 10
+
+
+def test_stats_thresholds_and_drift():
+    values = np.arange(1.0, 101.0)
+    s = gap.stats(values)
+    assert s["mean"] == 50.5 and s["max"] == 100.0
+    assert s["rms"] == pytest.approx(np.sqrt(np.mean(values ** 2)))
+    assert s["p95"] == pytest.approx(95.05)
+    thresholds = gap.Thresholds()
+    assert thresholds.levels(0.01, 0.01) == (gap.OK, gap.OK)
+    assert thresholds.levels(0.05, 0.2) == (gap.WARN, gap.WARN)
+    assert thresholds.levels(0.2, 0.5) == (gap.ERROR, gap.ERROR)
+    with pytest.raises(ValueError, match="base_position_warn_m"):
+        gap.Thresholds(base_position_warn_m=0.2, base_position_error_m=0.1)
+    times = np.linspace(0, 10, 101)
+    assert gap.drift_rate(times, 0.003 * times + 0.01) == pytest.approx(0.003)
+
+
+def test_report_holds_the_stable_fields(description, meter, tmp_path):
+    n = 200
+    p, q, j = _states(description, n, np.random.default_rng(2))
+    times = np.linspace(0.0, 2.0, n)
+    offset = np.zeros((n, 3))
+    offset[:, 0] = np.linspace(0.0, 0.12, n)  # walks through WARN and ERROR
+    log = gap.GapLog(description.joint_names, tuple(KEY_LINKS))
+    for chunk in np.array_split(np.arange(n), 4):
+        log.extend(meter.measure(_paired(times[chunk], p[chunk] + offset[chunk], q[chunk], j[chunk],
+                                         p[chunk], q[chunk], j[chunk])))
+    pairing = Pairing(len(description.joint_names))
+    report = build_report(log, pairing.counts, gap.Thresholds(), robot="humanoid", profile="nominal",
+                          motion="stand", simulator="embedded", source="test")
+    for metric in ("base_position_error_m", "base_orientation_error_rad"):
+        assert set(report[metric]) == {"mean", "rms", "p95", "max"}
+    assert report["base_position_error_m"]["max"] == pytest.approx(0.12)
+    assert report["base_position_error_m"]["mean"] == pytest.approx(0.06)
+    assert set(report["per_joint_position_error_rad"]) == set(description.joint_names)
+    assert set(report["key_link_position_error_mm"]) == set(KEY_LINKS)
+    assert report["profile"] == "nominal" and report["motion"] == "stand"
+    assert report["duration_s"] == pytest.approx(2.0)
+    assert report["status"] == "WARN"
+    assert [c["level"] for c in report["threshold_crossings"]] == ["WARN", "ERROR"]
+    assert report["drift_rate_m_per_s"] == pytest.approx(0.06)
+    written = json.loads(write_report(report, tmp_path).read_text())
+    assert written == report
+    assert summary_table(report).row_count > 5
+    window = log.window(0.5)
+    assert window.times[0] >= 1.5 - 1e-9 and len(window) < n
+
+
+def test_snapshots_are_decimated():
+    log = SnapshotLog(period=0.1)
+    n = 101
+    times = np.linspace(0.0, 1.0, n)
+    z3, z4 = np.zeros((n, 3)), np.tile([0.0, 0.0, 0.0, 1.0], (n, 1))
+    log.extend(_paired(times, z3, z4, np.zeros((n, 2)), z3, z4, np.zeros((n, 2))))
+    assert len(log.states) == 11

@@ -1,0 +1,150 @@
+"""What twin_sync does to each physical sample, and the physical robot's profiles (no ROS)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digital_twin_gz.description import load_description
+from digital_twin_gz.gz_control import GazeboControl, SimControlError
+from digital_twin_gz.motions import Motion
+from digital_twin_gz.physical import PhysicalRobot, ProfileError, apply_physics, foot_links, load_profile
+from digital_twin_gz.roles import load_roles
+from digital_twin_gz.sim import Simulator
+from digital_twin_gz.sync import JointMap, JointMapError, SampleError, SampleGate, StaleWatch
+
+
+@pytest.fixture(scope="module")
+def description():
+    return load_description()
+
+
+def test_joint_map_renames_ignores_and_names_the_file(description, tmp_path):
+    path = tmp_path / "map.yaml"
+    path.write_text("joints:\n  LeftKnee: l_knee_pitch\nignore: [finger_1]\n")
+    joint_map = JointMap.load(description, path)
+    used, indices = joint_map.order(["finger_1", "LeftKnee", "r_knee_pitch"])
+    assert used.tolist() == [1, 2]
+    assert indices.tolist() == [description.index("l_knee_pitch"), description.index("r_knee_pitch")]
+    with pytest.raises(SampleError, match="unknown joints \\['Toe'\\]"):
+        joint_map.order(["Toe"])
+    path.write_text("joints:\n  LeftKnee: no_such_joint\n")
+    with pytest.raises(JointMapError, match=f"{path}.*no_such_joint"):
+        JointMap.load(description, path)
+    path.write_text("joints: [oops\n")
+    with pytest.raises(JointMapError, match=str(path)):
+        JointMap.load(description, path)
+
+
+def test_gate_rejects_bad_samples_with_reasons_and_clamps(description):
+    gate = SampleGate(description, JointMap(description))
+    names = list(description.joint_names)
+    q = description.default_positions
+    command = gate.accept(1.0, names, q, np.zeros(len(q)), np.ones(len(q)))
+    assert np.allclose(command.positions, q) and command.clamped == ()
+    assert np.allclose(command.efforts, 1.0)
+    cases = [
+        (1.0, names, q, "out_of_order"),
+        (0.5, names, q, "out_of_order"),
+        (2.0, names, np.where(np.arange(len(q)) == 3, np.nan, q), "not_finite"),
+        (2.0, names + ["tail_joint"], np.append(q, 0.0), "unknown_joint"),
+        (2.0, names, q[:-1], "length_mismatch"),
+        (float("nan"), names, q, "bad_stamp"),
+    ]
+    for stamp, n, values, reason in cases:
+        with pytest.raises(SampleError) as err:
+            gate.accept(stamp, n, values)
+        assert err.value.reason == reason
+    assert gate.rejected == {"out_of_order": 2, "not_finite": 1, "unknown_joint": 1, "length_mismatch": 1,
+                             "bad_stamp": 1}
+    knee = description.index("l_knee_pitch")
+    past = q.copy()
+    past[knee] = description.upper[knee] + 1.0
+    command = gate.accept(2.0, names, past, np.full(len(q), 100.0))
+    assert command.positions[knee] == description.upper[knee]
+    assert command.clamped == ("l_knee_pitch",)
+    assert command.velocities[knee] == 0.0
+    assert np.all(np.abs(command.velocities) <= description.velocity_limit)
+    assert gate.accepted == 2 and gate.last_stamp == 2.0
+    partial = gate.accept(3.0, ["l_knee_pitch"], [0.3])
+    assert partial.joint_index.tolist() == [knee] and partial.velocities is None
+
+
+def test_stale_watch():
+    watch = StaleWatch(0.5)
+    assert not watch.stale(10.0) and watch.age(10.0) is None
+    watch.feed(10.0)
+    assert not watch.stale(10.4) and watch.stale(10.6)
+    with pytest.raises(ValueError):
+        StaleWatch(0.0)
+
+
+def test_profiles_load_and_bad_ones_name_file_and_field(tmp_path):
+    assert load_profile("nominal").physics.mass_scale == 1.0
+    default = load_profile("default")
+    assert default.physics.foot_friction == 0.7 and default.measurement.drop_rate > 0
+    with pytest.raises(ProfileError, match="no profile 'marsbot'.*default, nominal"):
+        load_profile("marsbot")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("physics:\n  mass_scale: -1\n")
+    with pytest.raises(ProfileError, match=f"{bad}: physics.mass_scale must be a positive number"):
+        load_profile(bad)
+    bad.write_text("physics:\n  wheel_slip: 2\n")
+    with pytest.raises(ProfileError, match="unknown fields \\['wheel_slip'\\]"):
+        load_profile(bad)
+
+
+def test_physics_perturbation_changes_the_model(description):
+    roles = load_roles(description)
+    nominal, perturbed = Simulator(description), Simulator(description)
+    physics = load_profile("default").physics
+    feet = foot_links(description, roles)
+    apply_physics(perturbed, physics, feet)
+    torso = perturbed.model.body("torso_link").id
+    pelvis = perturbed.model.body("base_link").id
+    assert perturbed.model.body_mass[pelvis] == pytest.approx(1.06 * nominal.model.body_mass[pelvis])
+    assert perturbed.model.body_mass[torso] == pytest.approx(1.06 * 1.10 * nominal.model.body_mass[torso])
+    foot = perturbed.model.body("l_foot_link").id
+    foot_geoms = [g for g in perturbed.built.robot_geoms if perturbed.model.geom_bodyid[g] == foot]
+    assert foot_geoms and np.all(perturbed.model.geom_friction[foot_geoms, 0] == 0.7)
+    dofs = perturbed.built.dof_index
+    assert np.allclose(perturbed.model.dof_damping[dofs], nominal.model.dof_damping[dofs] + 2.0)
+    gain = perturbed.model.actuator_gainprm[perturbed.built.actuator_index, 0]
+    assert 0.7 < gain.mean() < 1.0 and gain.std() > 0
+
+
+@pytest.mark.parametrize("profile", ["nominal", "default"])
+def test_emulated_robot_stays_upright_through_the_tour(description, profile):
+    roles = load_roles(description)
+    robot = PhysicalRobot(description, Simulator(description).world, load_profile(profile),
+                          Motion("tour", description, roles), roles)
+    heights, tilts = [], []
+    for k in range(1, int(robot.motion.duration / 0.05) + 1):
+        robot.advance(k * 0.05)
+        state = robot.sim.state()
+        x, y, z, w = state.base_orientation
+        tilts.append(np.degrees(np.arccos(np.clip(1 - 2 * (x * x + y * y), -1, 1))))
+        heights.append(state.base_position[2])
+    assert max(tilts) < 5.0
+    assert min(heights) > 0.7
+
+
+def test_commands_take_joints_over_and_give_them_back(description):
+    roles = load_roles(description)
+    robot = PhysicalRobot(description, Simulator(description).world, load_profile("nominal"),
+                          Motion("stand", description, roles), roles, command_timeout=0.2, blend=0.2)
+    elbow = description.index("l_elbow_pitch")
+    for k in range(1, 21):  # commands at 20 Hz for 1 s, as a mirror sends them
+        robot.command(np.array([elbow]), np.array([-1.2]))
+        robot.advance(k * 0.05)
+    assert robot.sim.state().joint_positions[elbow] == pytest.approx(-1.2, abs=0.05)
+    robot.advance(3.0)
+    assert robot.sim.state().joint_positions[elbow] == pytest.approx(description.default_positions[elbow], abs=0.05)
+
+
+def test_gazebo_control_says_what_is_missing():
+    control = GazeboControl("twin", "humanoid")
+    with pytest.raises(SimControlError, match="python3-gz-transport13"):
+        control.set_base_pose(np.zeros(3), np.array([0, 0, 0, 1.0]))
+    with pytest.raises(SimControlError, match="gz.transport13"):
+        control.reset()

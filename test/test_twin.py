@@ -1,0 +1,171 @@
+"""The whole twin over real DDS, as separate processes: demo, stale feeds, bad input, services."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from conftest import cli
+from digital_twin_gz.description import load_description
+from digital_twin_gz.graph import params_file
+from digital_twin_gz.nodes import convert
+from digital_twin_gz.nodes.common import STATE_QOS
+
+
+def _demo(tmp_path, profile: str, *extra: str) -> dict:
+    out = tmp_path / profile
+    result = cli("demo", "--duration", "20", "--profile", profile, "--out", str(out), *extra)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Reality gap" in result.stdout + result.stderr
+    return json.loads((out / "report.json").read_text())
+
+
+def test_the_gap_measures_the_perturbation(tmp_path):
+    nominal = _demo(tmp_path, "nominal")
+    default = _demo(tmp_path, "default")
+    threshold = 0.05
+    for report in (nominal, default):
+        assert report["samples"]["paired"] > 5000
+        assert report["motion"] == "tour" and report["duration_s"] > 15
+    n, d = nominal["base_position_error_m"], default["base_position_error_m"]
+    # Nominal: the same physics on both sides, so only the twin's own tracking remains.
+    assert n["mean"] < 0.1 * threshold and n["max"] < 0.3 * threshold
+    # Default: clearly larger, and bounded (the twin follows, it does not walk away).
+    assert d["mean"] > 3 * n["mean"] and d["mean"] > 0.002
+    assert d["max"] < threshold
+    assert abs(default["drift_rate_m_per_s"]) < 0.002
+    assert default["mpjpe_mm"]["mean"] > 3 * nominal["mpjpe_mm"]["mean"]
+    assert nominal["status"] == "OK"
+
+
+@pytest.fixture
+def twin(nodes, probe, tmp_path):
+    """The virtual side (embedded_sim, twin_sync, gap_monitor) from config/twin.yaml."""
+    started = {name: nodes(name, params, params_file=params_file()) for name, params in (
+        ("embedded_sim", {}), ("twin_sync", {}), ("gap_monitor", {"out_dir": str(tmp_path / "report")}))}
+    probe.wait_for(lambda: probe.node.count_subscribers("/physical/joint_states") >= 2
+                   and probe.node.count_publishers("/virtual/joint_states") >= 1, timeout=30, what="the twin's nodes")
+    return started
+
+
+def _statuses(messages: list[DiagnosticArray], name: str) -> list:
+    return [s for m in messages for s in m.status if s.name == name]
+
+
+def test_killing_the_physical_robot_is_reported_and_the_report_is_still_written(twin, nodes, probe, tmp_path):
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics")
+    gaps = probe.collect(Float64, "/twin/gap/base_position")
+    emulator = nodes("physical_emulator", {"profile": "nominal", "motion": "squat"}, params_file=params_file())
+    probe.wait_for(lambda: len(gaps) > 40, timeout=30, what="gap samples")
+    emulator.stop(signal.SIGKILL)
+    diagnostics.clear()
+    probe.wait_for(lambda: any(s.level == b"\x02" and "stale" in s.message for s in _statuses(diagnostics, "twin_sync")),
+                   timeout=10, what="twin_sync to report the stale feed")
+    probe.wait_for(lambda: any("stale" in s.message for s in _statuses(diagnostics, "gap_monitor")),
+                   timeout=10, what="gap_monitor to report the stale feed")
+    assert all(p.alive() for p in twin.values())
+    assert twin["gap_monitor"].stop() == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["samples"]["paired"] > 40
+    assert report["base_position_error_m"]["max"] < 0.05
+    assert "wrote" in twin["gap_monitor"].output()
+
+
+def test_bad_physical_samples_are_rejected_and_the_twin_keeps_running(twin, probe):
+    description = load_description()
+    names = list(description.joint_names)
+    q = description.default_positions
+    publisher = probe.node.create_publisher(JointState, "/physical/joint_states", STATE_QOS)
+    forwarded = probe.collect(JointTrajectory, "/virtual/joint_trajectory")
+    virtual = probe.collect(JointState, "/virtual/joint_states")
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics")
+    probe.wait_for(lambda: probe.node.count_subscribers("/physical/joint_states") >= 2, what="subscribers")
+    nan = q.copy()
+    nan[5] = math.nan
+    sequence = [(10.0, names, q), (10.002, names, nan), (10.004, names + ["tail"], np.append(q, 0.0)),
+                (10.006, names, q), (10.001, names, q), (10.008, names, q)]
+    for stamp, n, values in sequence:
+        publisher.publish(convert.joint_state(stamp, tuple(n), values))
+        probe.spin_for(0.05)
+    probe.wait_for(lambda: len(forwarded) >= 3, timeout=10, what="the good samples forwarded")
+    probe.spin_for(1.5)
+    stamps = [convert.to_seconds(m.header.stamp) for m in forwarded]
+    assert stamps == pytest.approx([10.0, 10.006, 10.008])
+    assert all(np.isfinite(m.points[0].positions).all() for m in forwarded)
+    assert virtual and convert.to_seconds(virtual[-1].header.stamp) == pytest.approx(10.008, abs=0.002)
+    values = {kv.key: kv.value for s in _statuses(diagnostics, "twin_sync")[-1:] for kv in s.values}
+    assert values["rejected_not_finite"] == "1"
+    assert values["rejected_unknown_joint"] == "1"
+    assert values["rejected_out_of_order"] == "1"
+    assert all(p.alive() for p in twin.values())
+    assert "rejected sample on /physical/joint_states" in twin["twin_sync"].output()
+
+
+def test_pause_resume_and_resync(twin, nodes, probe):
+    forwarded = probe.collect(JointTrajectory, "/virtual/joint_trajectory")
+    nodes("physical_emulator", {"profile": "nominal", "motion": "stand"}, params_file=params_file())
+    probe.wait_for(lambda: len(forwarded) > 20, timeout=30, what="forwarding")
+
+    def call(service_type, name, request):
+        client = probe.node.create_client(service_type, name)
+        assert client.wait_for_service(timeout_sec=10)
+        future = client.call_async(request)
+        probe.wait_for(future.done, timeout=10, what=f"{name} response")
+        return future.result()
+
+    assert call(SetBool, "/twin_sync/set_paused", SetBool.Request(data=True)).success
+    probe.spin_for(0.3)
+    forwarded.clear()
+    probe.spin_for(1.0)
+    assert forwarded == []
+    assert call(SetBool, "/twin_sync/set_paused", SetBool.Request(data=False)).success
+    probe.wait_for(lambda: len(forwarded) > 20, timeout=10, what="forwarding to resume")
+    response = call(Trigger, "/twin_sync/resync", Trigger.Request())
+    assert response.success and "physical base pose" in response.message
+
+
+def test_resync_on_gazebo_without_bindings_says_what_is_missing(nodes, probe):
+    sync = nodes("twin_sync", {"simulator": "gazebo", "resync_on_start": False})
+    odom = probe.node.create_publisher(convert.Odometry, "/physical/odom", STATE_QOS)
+    client = probe.node.create_client(Trigger, "/twin_sync/resync")
+    assert client.wait_for_service(timeout_sec=15)
+    probe.wait_for(lambda: probe.node.count_subscribers("/physical/odom") >= 1, what="twin_sync subscribed")
+    state = load_description()
+    message = convert.Odometry()
+    message.pose.pose.orientation.w = 1.0
+    odom.publish(message)
+    probe.spin_for(0.5)
+    future = client.call_async(Trigger.Request())
+    probe.wait_for(future.done, timeout=10, what="resync response")
+    assert not future.result().success
+    assert "gz-transport" in future.result().message and "python3-gz-transport13" in future.result().message
+    assert sync.alive() and state.name == "humanoid"
+
+
+def test_demo_runs_a_users_humanoid_and_names_missing_roles(other_humanoid, tmp_path):
+    urdf, packages = other_humanoid
+    package = [f"--package={name}={path}" for name, path in packages.items()]
+    renamed = urdf.with_name("spine.urdf")
+    renamed.write_text(urdf.read_text().replace("TorsoYaw", "Spine1"))
+    result = cli("demo", "--urdf", str(renamed), *package, "--motion", "torso_twist", "--duration", "5")
+    assert result.returncode == 2
+    assert "needs joint roles this robot lacks: waist_yaw" in result.stderr
+    roles = tmp_path / "roles.yaml"
+    roles.write_text("waist_yaw: Spine1\n")
+    out = tmp_path / "other"
+    result = cli("demo", "--urdf", str(renamed), *package, "--motion", "torso_twist", "--joint-roles", str(roles),
+                 "--profile", "nominal", "--duration", "8", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["robot"] == "other"
+    assert "Spine1" in report["per_joint_position_error_rad"]
+    assert report["base_position_error_m"]["max"] < 0.05
