@@ -69,7 +69,6 @@ setup(
         "ros": ROS_KILTED,
         "test": ["pytest==9.2.0"],
     },
-    tests_require=["pytest"],
     zip_safe=True,
     entry_points={
         "console_scripts": [
