@@ -148,7 +148,9 @@ def run_demo(options: TwinOptions, duration: float, console: Console) -> DemoRes
             raise DemoError(f"gap_monitor did not write {report_path}\n{_reason(monitor)}")
         report = json.loads(report_path.read_text())
         print_summary(report, console)
-        console.print(f"report: {report_path}")
+        console.print(f"report: {report_path}, {out_dir / 'report.html'}")
+        if options.record:
+            console.print(f"recording: {options.record}")
         return DemoResult(report, report_path, domain.id, {p.name: p.log for p in processes})
     finally:
         for process in processes:

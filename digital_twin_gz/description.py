@@ -93,6 +93,8 @@ class TrajectoryGains:
     values: dict[str, np.ndarray]
 
     def __getattr__(self, key: str) -> np.ndarray:
+        if key == "values":  # not set yet: unpickling looks up attributes before restoring the fields
+            raise AttributeError(key)
         try:
             return self.values[key]
         except KeyError as err:

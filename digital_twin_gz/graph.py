@@ -72,6 +72,8 @@ class TwinOptions:
     gui: bool = False
     pacing: str = "lockstep"
     base_position_warn: float | None = None
+    record: str = ""
+    virtual_profile: str = ""
     remappings: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
@@ -79,6 +81,9 @@ class TwinOptions:
             raise ValueError(f"simulator '{self.simulator}' is not one of {SIMULATORS}")
         if self.physical not in PHYSICAL_SOURCES:
             raise ValueError(f"physical source '{self.physical}' is not one of {PHYSICAL_SOURCES}")
+        if self.virtual_profile and self.simulator != "embedded":
+            raise ValueError("a virtual profile sets the embedded simulator's physics; for Gazebo, give it the "
+                             "calibrated URDF (calibrated.urdf from digital-twin-gz calibrate) instead")
 
 
 def twin_nodes(options: TwinOptions) -> list[NodeSpec]:
@@ -97,10 +102,12 @@ def twin_nodes(options: TwinOptions) -> list[NodeSpec]:
     nodes = []
     if options.simulator == "embedded":
         ghost = {"ghost_joint_states": "/physical/joint_states", "ghost_odom": "/physical/odom"} if options.gui else {}
-        nodes.append(NodeSpec("embedded_sim", {**robot, "pacing": options.pacing, "gui": options.gui, **ghost}, remap))
+        physics = {"physics_profile": options.virtual_profile} if options.virtual_profile else {}
+        nodes.append(NodeSpec("embedded_sim", {**robot, "pacing": options.pacing, "gui": options.gui, **ghost,
+                                               **physics}, remap))
     nodes += [
         NodeSpec("gap_monitor", {**robot, **label, "simulator": options.simulator, "out_dir": options.out_dir,
-                                 **thresholds}, remap),
+                                 **thresholds, **({"record": options.record} if options.record else {})}, remap),
         NodeSpec("twin_sync", {**robot, "simulator": options.simulator}, remap),
     ]
     if options.physical == "emulator":

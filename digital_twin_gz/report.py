@@ -108,5 +108,18 @@ def print_summary(report: dict, console: Console | None = None) -> None:
 
 def write_outputs(out_dir: Path, report: dict, samples: GapSamples, snapshots: PairedStates | None,
                   description: RobotDescription, world: WorldSettings) -> list[Path]:
-    """Everything a run leaves behind: ``report.json`` (and the HTML report with pictures)."""
-    return [write_report(report, out_dir)]
+    """Everything a run leaves behind: ``report.json`` and ``report.html`` with pictures of the
+    largest gaps. Pictures need OpenGL; without it the HTML says why they are missing."""
+    from digital_twin_gz.html_report import write_html
+    from digital_twin_gz.pictures import render_moments
+
+    paths = [write_report(report, out_dir)]
+    pictures, note = [], ""
+    if snapshots is not None and len(samples):
+        try:
+            pictures = render_moments(description, world, samples, snapshots)
+        except Exception as err:  # noqa: BLE001 - a missing GL context must not cost the report
+            note = f"rendering failed ({type(err).__name__}: {err}); set MUJOCO_GL=egl or osmesa on a machine " \
+                   "without a display"
+    paths.append(write_html(out_dir, report, samples, pictures, note))
+    return paths

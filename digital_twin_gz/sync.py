@@ -9,6 +9,7 @@ joint limits.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,7 +146,7 @@ class SampleGate:
                velocities: np.ndarray | None, efforts: np.ndarray | None) -> Command:
         if len(names) != len(positions):
             raise SampleError("length_mismatch", f"{len(names)} names but {len(positions)} positions")
-        if not np.isfinite(stamp):
+        if not math.isfinite(stamp):
             raise SampleError("bad_stamp", f"stamp {stamp} is not finite")
         if stamp <= self.last_stamp:
             raise SampleError("out_of_order", f"stamp {stamp:.6f} s is not after the last accepted "
@@ -155,15 +156,21 @@ class SampleGate:
         bad = ~np.isfinite(values)
         if bad.any():
             raise SampleError("not_finite", f"NaN or inf for joints {[names[k] for k in used[bad]]}")
-        clamped = np.clip(values, self._lower[indices], self._upper[indices])
+        # minimum/maximum rather than np.clip: the same for finite values, several times faster
+        # (this runs for every sample, 500 times a second live and 300 000 times in a replay).
+        clamped = np.minimum(np.maximum(values, self._lower[indices]), self._upper[indices])
         moved = clamped != values
+        any_moved = moved.any()
         feed = []
-        for values, limit in ((velocities, self._velocity_limit), (efforts, self._effort_limit)):
-            if values is None or not np.isfinite(values[used]).all():
+        for measured, limit in ((velocities, self._velocity_limit), (efforts, self._effort_limit)):
+            if measured is None or not np.isfinite(measured := measured[used]).all():
                 feed.append(None)
-            else:
-                feed.append(np.where(moved, 0.0, np.clip(values[used], -limit[indices], limit[indices])))
-        return Command(stamp, indices, clamped, *feed, tuple(self.description.joint_names[i] for i in indices[moved]))
+                continue
+            bound = limit[indices]
+            measured = np.minimum(np.maximum(measured, -bound), bound)
+            feed.append(np.where(moved, 0.0, measured) if any_moved else measured)
+        names_moved = tuple(self.description.joint_names[i] for i in indices[moved]) if any_moved else ()
+        return Command(stamp, indices, clamped, *feed, names_moved)
 
 
 def _optional(values: np.ndarray | list | None, count: int) -> np.ndarray | None:

@@ -54,6 +54,22 @@ class Stream:
         self._n += 1
         return True
 
+    def extend(self, times: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Append many samples at once, as ``append`` one by one would: a sample is kept only
+        if it is newer than every sample before it. Returns the mask of the kept ones."""
+        times = np.asarray(times, dtype=float)
+        if len(times) == 0:
+            return np.zeros(0, dtype=bool)
+        keep = times > np.maximum.accumulate(np.r_[self.last_time, times[:-1]])
+        count = int(keep.sum())
+        while self._n + count > len(self._t):
+            self._t = np.concatenate([self._t, np.empty_like(self._t)])
+            self._v = np.concatenate([self._v, np.empty_like(self._v)])
+        self._t[self._n: self._n + count] = times[keep]
+        self._v[self._n: self._n + count] = np.asarray(values)[keep]
+        self._n += count
+        return keep
+
     def discard_before(self, t: float) -> None:
         """Drop samples older than ``t``, keeping one at or before it for interpolation."""
         k = max(int(np.searchsorted(self.times, t, side="right")) - 1, 0)
@@ -138,6 +154,13 @@ class Pairing:
 
     def add_base(self, stream: str, t: float, position: np.ndarray, orientation: np.ndarray) -> bool:
         return self.add(stream, t, np.concatenate([position, orientation]))
+
+    def extend(self, stream: str, times: np.ndarray, values: np.ndarray) -> None:
+        """Many samples of one stream (base streams: rows of position and x, y, z, w orientation),
+        counted as ``add`` counts them."""
+        keep = self.streams[stream].extend(times, values)
+        self.counts.samples[stream] += int(keep.sum())
+        self.counts.out_of_order[stream] += int((~keep).sum())
 
     def take(self) -> PairedStates:
         """Pair every virtual joint sample that the other streams now cover; give up on

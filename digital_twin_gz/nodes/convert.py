@@ -20,6 +20,11 @@ def to_time(seconds: float) -> Time:
     return Time(sec=sec, nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
 
 
+def to_duration(seconds: float) -> Duration:
+    time = to_time(seconds)
+    return Duration(sec=time.sec, nanosec=time.nanosec)
+
+
 def to_seconds(stamp: Time | Duration) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
@@ -82,13 +87,15 @@ def diagnostics(stamp: float, statuses: list[tuple[str, int, str, dict[str, obje
 
 
 def trajectory_message(stamp: float, names: tuple[str, ...] | list[str], positions: np.ndarray,
-                       velocities: np.ndarray | None = None, efforts: np.ndarray | None = None) -> JointTrajectory:
-    """One point reached at once (time_from_start 0), stamped with the sample it carries."""
+                       velocities: np.ndarray | None = None, efforts: np.ndarray | None = None,
+                       time_from_start: float = 0.0) -> JointTrajectory:
+    """One point, reached ``time_from_start`` s after ``stamp`` (0: at once)."""
     msg = JointTrajectory()
     msg.header.stamp = to_time(stamp)
     msg.joint_names = list(names)
     point = JointTrajectoryPoint()
     point.positions = positions.tolist()
+    point.time_from_start = to_duration(time_from_start)
     if velocities is not None:
         point.velocities = velocities.tolist()
     if efforts is not None:

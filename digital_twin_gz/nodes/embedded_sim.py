@@ -22,6 +22,8 @@ from trajectory_msgs.msg import JointTrajectory
 
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import RESET, SET_BASE_POSE, STATE_QOS, declare_robot, run
+from digital_twin_gz.physical import apply_physics, foot_links, load_profile
+from digital_twin_gz.roles import load_roles
 from digital_twin_gz.sim import Simulator, TrajectoryError
 from digital_twin_gz.sim.timebase import SimClock
 
@@ -40,8 +42,15 @@ class EmbeddedSim(Node):
         gui = bool(self.declare_parameter("gui", False).value)
         ghost_topics = (self.declare_parameter("ghost_joint_states", "").value,
                         self.declare_parameter("ghost_odom", "").value)
+        physics_profile = self.declare_parameter("physics_profile", "").value
 
         self.sim = Simulator(description, world)
+        if physics_profile:
+            # A calibrated virtual model (digital-twin-gz calibrate): its physics section only.
+            profile = load_profile(physics_profile)
+            apply_physics(self.sim, profile.physics, foot_links(description, load_roles(description)), profile.seed)
+            self.sim.reset()  # apply_physics leaves the robot at MuJoCo's qpos0
+            self.get_logger().info(f"virtual model physics from {physics_profile}: {profile.physics}")
         self.sim.settle()
         self.joint_index = {name: k for k, name in enumerate(description.joint_names)}
         self.base_frame = description.root_link

@@ -10,6 +10,9 @@ Topics: /twin/gap/base_position (std_msgs/Float64, m), /twin/gap/base_orientatio
 /twin/gap/mpjpe (mm, mean over key links), /twin/gap/joint_position (sensor_msgs/JointState
 whose ``position`` holds each joint's absolute error in rad, so rqt_plot and PlotJuggler
 plot it per joint name), /twin/gap/key_link/<link> (mm).
+
+With the ``record`` parameter (a file path) it also records the physical, virtual and gap
+topics into an MCAP file (:mod:`digital_twin_gz.nodes.recorder`).
 """
 
 from __future__ import annotations
@@ -23,15 +26,16 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
+from trajectory_msgs.msg import JointTrajectory
 
 from digital_twin_gz import gap
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import (DIAGNOSTICS, PHYSICAL_JOINT_STATES, PHYSICAL_ODOM, STATE_QOS,
                                           declare_robot, declare_strings, run)
-from digital_twin_gz.report import build_report, print_summary, write_outputs
-from digital_twin_gz.roles import load_roles
+from digital_twin_gz.nodes.recorder import TopicRecorder
+from digital_twin_gz.report import print_summary
 from digital_twin_gz.sync import JointMap, SampleError, StaleWatch
-from digital_twin_gz.timeline import Pairing, SnapshotLog
+from digital_twin_gz.tracker import GapTracker
 
 
 class GapMonitor(Node):
@@ -50,6 +54,7 @@ class GapMonitor(Node):
             base_orientation_warn_rad=float(declare("base_orientation_warn", 0.15).value),
             base_orientation_error_rad=float(declare("base_orientation_error", 0.30).value))
         self.out_dir = Path(declare("out_dir", "gap_report").value).expanduser()
+        record = declare("record", "").value
         max_gap = float(declare("max_gap", 0.1).value)
         self.watch = StaleWatch(float(declare("stale_timeout", 0.5).value))
         rate = float(declare("publish_rate", 20.0).value)
@@ -57,11 +62,7 @@ class GapMonitor(Node):
         d = self.description
         self.physical_map = JointMap.load(d, Path(joint_map) if joint_map else None)
         self.virtual_map = JointMap(d)
-        key_links = links or gap.key_links(d, {r: i for r, (i, _) in load_roles(d).joints.items()})
-        self.meter = gap.GapMeter(d, key_links)
-        self.log = gap.GapLog(d.joint_names, self.meter.key_links)
-        self.snapshots = SnapshotLog()
-        self.pairing = Pairing(len(d.joint_names), max_gap=max_gap)
+        self.tracker = GapTracker(d, links, max_gap=max_gap)
         self._last = {"physical": d.default_positions, "virtual": d.default_positions}
         self.started = time.monotonic()
 
@@ -70,16 +71,27 @@ class GapMonitor(Node):
         self.pub_mpjpe = self.create_publisher(Float64, "/twin/gap/mpjpe", 10)
         self.pub_joints = self.create_publisher(JointState, "/twin/gap/joint_position", 10)
         self.pub_links = {link: self.create_publisher(Float64, f"/twin/gap/key_link/{link}", 10)
-                          for link in self.meter.key_links}
+                          for link in self.tracker.meter.key_links}
         self.pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
         self.create_subscription(JointState, PHYSICAL_JOINT_STATES, self.on_physical_joints, STATE_QOS)
         self.create_subscription(Odometry, PHYSICAL_ODOM, self.on_physical_odom, STATE_QOS)
         self.create_subscription(JointState, topics.joint_states, self.on_virtual_joints, STATE_QOS)
         self.create_subscription(Odometry, topics.odom, self.on_virtual_odom, STATE_QOS)
         self.create_timer(1.0 / rate, self.on_measure)
+        self.recorder = None
+        if record:
+            recorded = [(PHYSICAL_JOINT_STATES, JointState), (PHYSICAL_ODOM, Odometry), (topics.joint_states, JointState),
+                        (topics.odom, Odometry), (topics.joint_trajectory, JointTrajectory),
+                        *((f"/twin/gap/{name}", Float64) for name in ("base_position", "base_orientation", "mpjpe")),
+                        ("/twin/gap/joint_position", JointState),
+                        *((f"/twin/gap/key_link/{link}", Float64) for link in self.pub_links)]
+            self.recorder = TopicRecorder(self, Path(record).expanduser(), recorded,
+                                          {"robot": d.name, **self.meta, "source": "live"})
+            self.get_logger().info(f"recording {len(recorded)} topics to {record}")
         self.create_timer(1.0, self.publish_diagnostics)
         self.get_logger().info(f"measuring the gap between {PHYSICAL_JOINT_STATES}+{PHYSICAL_ODOM} and "
-                               f"{topics.joint_states}+{topics.odom}; key links {', '.join(self.meter.key_links)}; "
+                               f"{topics.joint_states}+{topics.odom}; key links "
+                               f"{', '.join(self.tracker.meter.key_links)}; "
                                f"report to {self.out_dir}")
 
     def _joints(self, side: str, msg: JointState, joint_map: JointMap) -> None:
@@ -92,7 +104,7 @@ class GapMonitor(Node):
         if not np.isfinite(vector).all():
             self.get_logger().warning(f"ignored a sample on {stream}: NaN or inf", throttle_duration_sec=1.0)
             return
-        if self.pairing.add(stream, convert.to_seconds(msg.header.stamp), vector):
+        if self.tracker.pairing.add(stream, convert.to_seconds(msg.header.stamp), vector):
             self._last[side] = vector
         else:
             self.get_logger().warning(f"ignored an out-of-order sample on {stream}", throttle_duration_sec=1.0)
@@ -103,7 +115,7 @@ class GapMonitor(Node):
             self.get_logger().warning(f"ignored a {side} base pose with NaN, inf or a zero quaternion",
                                       throttle_duration_sec=1.0)
             return
-        if not self.pairing.add_base(f"{side}_base", convert.to_seconds(msg.header.stamp), position, orientation):
+        if not self.tracker.pairing.add_base(f"{side}_base", convert.to_seconds(msg.header.stamp), position, orientation):
             self.get_logger().warning(f"ignored an out-of-order sample on {side}_base", throttle_duration_sec=1.0)
 
     def on_physical_joints(self, msg: JointState) -> None:
@@ -119,15 +131,8 @@ class GapMonitor(Node):
     def on_virtual_odom(self, msg: Odometry) -> None:
         self._base("virtual", msg)
 
-    def measure(self) -> gap.GapSamples:
-        paired = self.pairing.take()
-        samples = self.meter.measure(paired)
-        self.log.extend(samples)
-        self.snapshots.extend(paired)
-        return samples
-
     def on_measure(self) -> None:
-        samples = self.measure()
+        samples = self.tracker.measure()
         if not len(samples):
             return
         self.pub_position.publish(Float64(data=float(samples.base_position_m[-1])))
@@ -139,10 +144,10 @@ class GapMonitor(Node):
             publisher.publish(Float64(data=float(samples.link_mm[-1, k])))
 
     def publish_diagnostics(self) -> None:
-        window = self.log.window(self.window)
+        window = self.tracker.log.window(self.window)
         now = time.monotonic()
-        values: dict[str, object] = {"window_s": self.window, "paired": self.pairing.counts.paired,
-                                     "unpaired": self.pairing.counts.unpaired}
+        values: dict[str, object] = {"window_s": self.window, "paired": self.tracker.pairing.counts.paired,
+                                     "unpaired": self.tracker.pairing.counts.unpaired}
         if self.watch.stale(now) or (self.watch.last is None and now - self.started > self.watch.timeout):
             level, message = gap.WARN, f"physical feed stale on {PHYSICAL_JOINT_STATES}: gap not measured"
         elif not len(window):
@@ -161,10 +166,11 @@ class GapMonitor(Node):
         self.pub_diag.publish(convert.diagnostics(stamp, [("gap_monitor", level, message, values)], self.get_name()))
 
     def finish(self) -> None:
-        self.measure()
-        report = build_report(self.log, self.pairing.counts, self.thresholds, robot=self.description.name,
-                              source="live", **self.meta)
-        paths = write_outputs(self.out_dir, report, self.log.samples, self.snapshots.states, self.description, self.world)
+        if self.recorder is not None:
+            self.recorder.close()
+        self.tracker.measure()
+        report = self.tracker.report(self.thresholds, source="live", **self.meta)
+        paths = self.tracker.write(self.out_dir, report, self.world)
         print_summary(report)
         self.get_logger().info(f"wrote {', '.join(str(p) for p in paths)}")
 

@@ -55,6 +55,7 @@ class Simulator:
         self._v = self.built.dof_index
         self._a = self.built.actuator_index
         self._root = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, description.root_link)
+        self._pose = np.r_[0:3, 4, 5, 6, 3, self._q]
         self.reset()
 
     @property
@@ -149,6 +150,11 @@ class Simulator:
             joint_velocities=d.qvel[self._v].copy(),
             joint_efforts=d.actuator_force[self._a].copy(),
         )
+
+    def pose(self) -> np.ndarray:
+        """Base position, base orientation (x, y, z, w) and joint positions as one vector
+        (3 + 4 + n): one gather, for loops that need only where the robot is."""
+        return self.data.qpos[self._pose]
 
     def link_positions(self, links: list[str] | tuple[str, ...]) -> np.ndarray:
         """World positions (k, 3) of the named links' frames."""

@@ -1,0 +1,37 @@
+"""Record topics of the running twin into an MCAP file, as ``ros2 bag record -s mcap`` would.
+
+Subscriptions are ``raw=True``: rclpy hands over the serialized CDR bytes, which go into
+the file untouched (:class:`~digital_twin_gz.recording.McapRecorder`), stamped with the
+receive time (log time) and the publisher's source time (publish time), as rosbag2 does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rclpy.node import Node
+
+from digital_twin_gz.nodes.common import STATE_QOS
+from digital_twin_gz.recording import McapRecorder
+
+
+def type_name(msg_type: type) -> str:
+    """``sensor_msgs/msg/JointState`` for the rclpy class ``sensor_msgs.msg.JointState``."""
+    return f"{msg_type.__module__.split('.')[0]}/msg/{msg_type.__name__}"
+
+
+class TopicRecorder:
+    def __init__(self, node: Node, path: Path, topics: list[tuple[str, type]], metadata: dict[str, str]) -> None:
+        self.recorder = McapRecorder(path, metadata)
+        for topic, msg_type in topics:
+            # The resolved name: remappings apply to what is recorded, as to what is measured.
+            channel = self.recorder.channel(node.resolve_topic_name(topic), type_name(msg_type))
+            node.create_subscription(msg_type, topic, self._writer(channel), STATE_QOS, raw=True)
+
+    def _writer(self, channel: int):
+        def write(data: bytes, info) -> None:
+            self.recorder.write(channel, data, info["received_timestamp"], info["source_timestamp"])
+        return write
+
+    def close(self) -> None:
+        self.recorder.close()

@@ -1,0 +1,194 @@
+"""Replay: a recording of the physical robot driven through the twin, in lockstep, without ROS.
+
+For each physical joint sample in stamp order, exactly what the live twin does with it:
+twin_sync's rules (:class:`~digital_twin_gz.sync.SampleGate`) turn it into a command or
+reject it; the simulator steps to the sample's stamp and its state there is the virtual
+sample embedded_sim would publish; then the command becomes the simulator's new
+trajectory. gap_monitor's pairing and metrics (:class:`~digital_twin_gz.tracker.GapTracker`)
+measure the gap. The virtual robot starts at the first sample's joints and base pose.
+
+Nothing depends on the wall clock, so a recording always gives the same report. The loop
+takes a prebuilt :class:`~digital_twin_gz.sim.Simulator`, so calibration can replay the
+same recording through simulators with modified physics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from digital_twin_gz.description import RobotDescription
+from digital_twin_gz.gap import Thresholds
+from digital_twin_gz.graph import params_file
+from digital_twin_gz.physical import Profile, apply_physics, foot_links
+from digital_twin_gz.recording import PhysicalRecording, read_physical
+from digital_twin_gz.roles import JointRoles, load_roles
+from digital_twin_gz.sim import Simulator
+from digital_twin_gz.sim.timebase import SimClock
+from digital_twin_gz.sync import JointMap, SampleError, SampleGate
+from digital_twin_gz.tracker import GapTracker
+from digital_twin_gz.world import WorldSettings
+
+# Pair and measure after this many samples (gap_monitor does it on a timer; the result is the same).
+MEASURE_EVERY = 500
+
+
+@dataclass
+class ReplayStats:
+    samples: int = 0
+    accepted: int = 0
+    clamped: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """gap_monitor's parameters that shape the metrics, from the twin's params file."""
+
+    thresholds: Thresholds
+    max_gap: float
+    key_links: tuple[str, ...]
+
+
+def monitor_settings(path: Path | None = None) -> MonitorSettings:
+    """What gap_monitor would use (``config/twin.yaml``), so a replay measures like the live twin."""
+    params = (yaml.safe_load((path or params_file()).read_text()) or {}).get("gap_monitor", {}).get("ros__parameters", {})
+    defaults = Thresholds()
+    thresholds = Thresholds(
+        base_position_warn_m=float(params.get("base_position_warn", defaults.base_position_warn_m)),
+        base_position_error_m=float(params.get("base_position_error", defaults.base_position_error_m)),
+        base_orientation_warn_rad=float(params.get("base_orientation_warn", defaults.base_orientation_warn_rad)),
+        base_orientation_error_rad=float(params.get("base_orientation_error", defaults.base_orientation_error_rad)))
+    links = tuple(link for link in params.get("key_links") or () if link)
+    return MonitorSettings(thresholds, float(params.get("max_gap", 0.1)), links)
+
+
+def start_pose(recording: PhysicalRecording, default: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Joints of the first sample (default where not finite) and the usable base pose nearest to it in time."""
+    joints = recording.joints.positions[0]
+    joints = np.where(np.isfinite(joints), joints, default)
+    base = recording.base
+    usable = (np.isfinite(base.positions).all(axis=1) & np.isfinite(base.orientations).all(axis=1)
+              & (np.linalg.norm(base.orientations, axis=1) > 0))
+    distance = np.where(usable, np.abs(base.stamps_ns - recording.joints.stamps_ns[0]), np.iinfo(np.int64).max)
+    k = int(np.argmin(distance))
+    return joints, base.positions[k], base.orientations[k] / np.linalg.norm(base.orientations[k])
+
+
+class _Feed:
+    """The four streams into the pairing, a chunk at a time: the physical samples up to the
+    chunk's last stamp, and the virtual samples the loop collected (gap_monitor's
+    subscriptions add the same samples one by one; the pairing's result is the same)."""
+
+    def __init__(self, recording: PhysicalRecording, times: np.ndarray, base_times: np.ndarray, width: int,
+                 tracker: GapTracker) -> None:
+        self.recording, self.times, self.base_times, self.tracker = recording, times, base_times, tracker
+        base = recording.base
+        self.base_poses = np.hstack([base.positions, base.orientations])
+        # What gap_monitor ignores: poses with NaN, inf or a zero quaternion, joint samples with NaN or inf.
+        self.base_ok = np.isfinite(self.base_poses).all(axis=1) & (np.linalg.norm(base.orientations, axis=1) > 0)
+        self.physical_ok = np.isfinite(recording.joints.positions).all(axis=1)
+        self.virtual_times = np.empty(MEASURE_EVERY)
+        self.virtual = np.empty((MEASURE_EVERY, width))
+        self.count = self.first = self.base = 0
+
+    def add_virtual(self, stamp: float, pose: np.ndarray) -> None:
+        """A virtual sample: base position, orientation (x, y, z, w), joints (Simulator.pose)."""
+        self.virtual_times[self.count] = stamp
+        self.virtual[self.count] = pose
+        self.count += 1
+
+    def measure(self, end: int) -> None:
+        """Add everything up to physical sample ``end`` (exclusive) and measure."""
+        pairing = self.tracker.pairing
+        rows = slice(self.first, end)
+        ok = self.physical_ok[rows]
+        pairing.extend("physical_joints", self.times[rows][ok], self.recording.joints.positions[rows][ok])
+        last = (len(self.base_times) if end == len(self.times)
+                else int(np.searchsorted(self.base_times, self.times[end - 1], side="right")))
+        poses = slice(self.base, last)
+        ok = self.base_ok[poses]
+        pairing.extend("physical_base", self.base_times[poses][ok], self.base_poses[poses][ok])
+        pairing.extend("virtual_joints", self.virtual_times[:self.count], self.virtual[:self.count, 7:])
+        pairing.extend("virtual_base", self.virtual_times[:self.count], self.virtual[:self.count, :7])
+        self.first, self.base, self.count = end, last, 0
+        self.tracker.measure()
+
+
+def replay(recording: PhysicalRecording, sim: Simulator, tracker: GapTracker,
+           progress: Callable[[int], None] | None = None, delay: float = 0.0) -> ReplayStats:
+    """Drive ``sim`` with the recording and feed ``tracker``; ``progress`` gets the samples done.
+    ``delay`` (s): the virtual robot acts on each sample that long after its stamp (calibration's
+    ``latency``); its state is measured then, against the physical robot at that time."""
+    description = sim.description
+    names = description.joint_names
+    joints = recording.joints
+    # Times relative to the first sample, from integer nanoseconds: exact steps, no epoch rounding.
+    origin = joints.stamps_ns[0]
+    times = (joints.stamps_ns - origin) * 1e-9
+    feed = _Feed(recording, times, (recording.base.stamps_ns - origin) * 1e-9, 7 + len(names), tracker)
+
+    sim.reset(*start_pose(recording, description.default_positions))
+    clock = SimClock()
+    clock.start_at(0.0, sim.time)
+    # The recording is already in the description's joint order (the joint map was applied when reading).
+    gate = SampleGate(description, JointMap(description))
+    stats = ReplayStats(samples=len(joints))
+    for k, t in enumerate(times.tolist()):
+        try:
+            command = gate.accept(t, names, joints.positions[k], joints.velocities[k], joints.efforts[k])
+        except SampleError:
+            continue
+        stats.clamped += bool(command.clamped)
+        sim.step_to(clock.sim_time(t + delay))
+        feed.add_virtual(clock.stamp(sim.time), sim.pose())
+        sim.follow(command.trajectory())
+        if (k + 1) % MEASURE_EVERY == 0:
+            feed.measure(k + 1)
+            if progress is not None:
+                progress(k + 1)
+    feed.measure(len(times))
+    if progress is not None:
+        progress(len(times))
+    stats.accepted = gate.accepted
+    stats.rejected = dict(gate.rejected)
+    return stats
+
+
+@dataclass
+class ReplayRun:
+    report: dict
+    paths: list[Path]
+    stats: ReplayStats
+    recording: PhysicalRecording
+
+
+def replay_file(path: Path, description: RobotDescription, world: WorldSettings, out_dir: Path,
+                joint_map: JointMap | None = None, joint_topic: str = "/physical/joint_states",
+                base_topic: str = "/physical/odom", roles: JointRoles | None = None,
+                on_read: Callable[[PhysicalRecording], None] | None = None,
+                progress: Callable[[int], None] | None = None,
+                virtual_profile: Profile | None = None) -> ReplayRun:
+    """Read a recording, replay it, write report.json and report.html into ``out_dir``.
+    ``on_read`` sees the recording before the replay starts (warnings, sample count).
+    ``virtual_profile``: physics of the virtual model (a calibrated profile), else the description's."""
+    recording = read_physical(path, description, joint_map, joint_topic, base_topic)
+    if on_read is not None:
+        on_read(recording)
+    settings = monitor_settings()
+    tracker = GapTracker(description, settings.key_links, roles, settings.max_gap)
+    sim = Simulator(description, world)
+    if virtual_profile is not None:
+        feet = foot_links(description, roles or load_roles(description))
+        apply_physics(sim, virtual_profile.physics, feet, virtual_profile.seed)
+    stats = replay(recording, sim, tracker, progress)
+    meta = recording.metadata
+    report = tracker.report(settings.thresholds, profile=meta.get("profile", "unknown"),
+                            motion=meta.get("motion", "unknown"), simulator="embedded",
+                            source=f"replay of {Path(path).name}"
+                                   + (f", virtual model {virtual_profile.name}" if virtual_profile else ""))
+    return ReplayRun(report, tracker.write(out_dir, report, world), stats, recording)

@@ -1,0 +1,117 @@
+"""Replay: a recording of the emulated robot through the twin in lockstep, without ROS."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import cli
+from recordings import emulated
+
+from digital_twin_gz.description import load_description
+from digital_twin_gz.physical import PhysicsPerturbation, apply_physics
+from digital_twin_gz.recording import read_physical
+from digital_twin_gz.replay import monitor_settings, replay
+from digital_twin_gz.sim import Simulator
+from digital_twin_gz.tracker import GapTracker
+from digital_twin_gz.world import load_world
+
+
+@pytest.fixture(scope="module")
+def description():
+    return load_description()
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("replay")
+    return {profile: emulated(folder / f"{profile}.mcap", profile, "squat", 3.0) for profile in ("nominal", "default")}
+
+
+def run(path, description, sim=None):
+    settings = monitor_settings()
+    tracker = GapTracker(description, settings.key_links, max_gap=settings.max_gap)
+    stats = replay(read_physical(path, description), sim or Simulator(description, load_world()), tracker)
+    report = tracker.report(settings.thresholds, profile="p", motion="m", simulator="embedded", source="test")
+    return report, tracker, stats
+
+
+def test_replay_measures_a_plausible_gap(recordings, description):
+    nominal, tracker, stats = run(recordings["nominal"], description)
+    assert stats.samples == stats.accepted > 1400 and stats.rejected == {}
+    assert nominal["samples"]["paired"] == stats.accepted and nominal["samples"]["unpaired"] == 0
+    # The physical robot is exactly its model: the twin follows it to a fraction of a millimetre.
+    assert nominal["base_position_error_m"]["rms"] < 0.002
+    assert nominal["mpjpe_mm"]["rms"] < 2.0
+    assert max(s["rms"] for s in nominal["per_joint_position_error_rad"].values()) < 0.005
+    assert nominal["status"] == "OK"
+    # Heavier, weaker, slippier and noisier: a gap of millimetres to centimetres.
+    default, _, _ = run(recordings["default"], description)
+    assert 0.003 < default["base_position_error_m"]["rms"] < 0.05
+    assert default["mpjpe_mm"]["rms"] > 3 * nominal["mpjpe_mm"]["rms"]
+    # The squat is there: the paired physical knees bend by ~0.9 rad.
+    knee = description.index("l_knee_pitch")
+    snapshots = tracker.snapshots.states
+    assert np.ptp(snapshots.physical_joints[:, knee]) > 0.6
+
+
+def test_replay_is_deterministic_and_uses_the_simulator_given(recordings, description):
+    first, tracker_a, _ = run(recordings["default"], description)
+    second, tracker_b, _ = run(recordings["default"], description)
+    assert np.array_equal(tracker_a.log.samples.base_position_m, tracker_b.log.samples.base_position_m)
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("written_at", "written_by")}  # noqa: E731
+    assert strip(first) == strip(second)
+    # Calibration replays through simulators with other physics: the one given is the one used.
+    heavy = Simulator(description, load_world())
+    apply_physics(heavy, PhysicsPerturbation(mass_scale=1.5, actuator_gain=0.6), feet=[])
+    changed, _, _ = run(recordings["default"], description, heavy)
+    assert changed["mpjpe_mm"]["rms"] != pytest.approx(first["mpjpe_mm"]["rms"], rel=0.05)
+
+
+def test_cli_replay_writes_the_same_report_every_time(recordings, tmp_path):
+    reports = []
+    for name in ("a", "b"):
+        result = cli("replay", str(recordings["default"]), "--out", str(tmp_path / name))
+        assert result.returncode == 0, result.stderr
+        assert "Reality gap: humanoid · profile default · motion squat" in result.stderr
+        assert (tmp_path / name / "report.html").is_file()
+        reports.append(json.loads((tmp_path / name / "report.json").read_text()))
+    assert reports[0]["source"] == "replay of default.mcap"
+    for report in reports:
+        del report["written_at"], report["written_by"]
+    assert reports[0] == reports[1]
+
+
+def test_cli_replay_says_what_is_wrong(recordings, tmp_path):
+    result = cli("replay", str(recordings["nominal"]), "--joint-states", "/joint_states", "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert "no topic /joint_states" in result.stderr and "/physical/joint_states" in result.stderr
+    cut = tmp_path / "cut.mcap"
+    data = recordings["nominal"].read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    result = cli("replay", str(cut), "--out", str(tmp_path / "cut"))
+    assert result.returncode == 0, result.stderr
+    assert "warning:" in result.stderr and "truncated" in result.stderr
+    assert json.loads((tmp_path / "cut" / "report.json").read_text())["samples"]["paired"] > 100
+    assert cli("replay", str(tmp_path / "none.mcap")).returncode == 1
+
+
+def test_bulk_feeding_and_pose_match_what_the_live_nodes_use(description):
+    """Replay hands samples to the pairing in bulk and reads the robot with Simulator.pose:
+    the same as one ``add`` per message and Simulator.state."""
+    from digital_twin_gz.timeline import Pairing
+
+    rng = np.random.default_rng(0)
+    times = np.cumsum(rng.uniform(-0.001, 0.003, 400))  # some samples go back in time
+    values = rng.normal(size=(400, 3))
+    one, bulk = Pairing(3), Pairing(3)
+    kept = [one.add("physical_joints", t, v) for t, v in zip(times, values)]
+    for part in np.array_split(np.arange(400), 7):
+        bulk.extend("physical_joints", times[part], values[part])
+    assert bulk.counts == one.counts and 0 < one.counts.out_of_order["physical_joints"] < 400
+    assert np.array_equal(bulk.streams["physical_joints"].values, values[kept])
+    sim = Simulator(description, load_world())
+    sim.step(200)
+    state = sim.state()
+    assert np.array_equal(sim.pose(), np.r_[state.base_position, state.base_orientation, state.joint_positions])

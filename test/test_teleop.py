@@ -1,0 +1,319 @@
+"""``digital-twin-gz teleop`` driven through tmux against the running twin: keys in, screen and topics out."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64
+from trajectory_msgs.msg import JointTrajectory
+
+from conftest import BIN, cli, require_tool
+from digital_twin_gz.description import load_description
+from digital_twin_gz.graph import params_file
+from digital_twin_gz.mirror import MirrorLimiter
+from digital_twin_gz.nodes import convert
+from digital_twin_gz.nodes.common import STATE_QOS
+
+SPEED = 0.25  # teleop's default fraction of the velocity limits
+MIRROR_RATE = 50.0
+
+
+class Terminal:
+    """A program in a detached tmux session on a private tmux server."""
+
+    def __init__(self, socket: str, env: dict[str, str], args: list[str]) -> None:
+        self.socket = socket
+        self.env = env
+        ros = [f"{k}={env[k]}" for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOG_DIR")]
+        command = "exec " + " ".join([str(BIN / "digital-twin-gz"), *args])
+        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", "teleop", "-x", "160", "-y", "50",
+                   *(a for var in ros for a in ("-e", var)), command, ";", "set-option", "-t", "teleop",
+                   "remain-on-exit", "on")
+
+    def _tmux(self, *args: str) -> str:
+        return subprocess.run([require_tool("tmux"), "-S", self.socket, *args], env=self.env, check=True,
+                              capture_output=True, text=True, timeout=10).stdout
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:  # one at a time, as typed
+            self._tmux("send-keys", "-t", "teleop", key)
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", "teleop")
+
+    def pane(self) -> tuple[bool, int | None, int]:
+        """(exited, exit status or -signal, pid)."""
+        dead, pid, status, sig = self._tmux("display-message", "-p", "-t", "teleop",
+                                            "#{pane_dead}|#{pane_pid}|#{pane_dead_status}|#{pane_dead_signal}"
+                                            ).strip().split("|")
+        if dead != "1":
+            return False, None, int(pid)
+        if status or sig:
+            return True, int(status) if status else -int(sig), int(pid)
+        # tmux on these machines does not always reap its panes' processes: read the zombie's status.
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+        except FileNotFoundError:
+            return False, None, int(pid)  # reaped since: tmux has the status now
+        if fields[0] != "Z":
+            return False, None, int(pid)
+        code = int(fields[49])  # field 52, exit_code, as waitpid reports it
+        return True, (code >> 8) & 0xFF if code & 0x7F == 0 else -(code & 0x7F), int(pid)
+
+    def wait_for(self, probe, text: str, timeout: float = 15.0) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            probe.spin_for(0.15)
+            screen = self.screen()
+            if text in screen:
+                return screen
+        raise AssertionError(f"timed out after {timeout} s waiting for {text!r} on the screen:\n{self.screen()}")
+
+    def wait_for_goal(self, probe, joint: str) -> float:
+        """The goal teleop reports after a nudge of ``joint``."""
+        screen = self.wait_for(probe, f"> {joint} goal ")
+        return float(re.search(rf"> {joint} goal ([+-][0-9.]+)", screen).group(1))
+
+    def wait_exit(self, probe, timeout: float = 15.0) -> int:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            probe.spin_for(0.2)
+            exited, status, _ = self.pane()
+            if exited:
+                return status
+        raise AssertionError(f"teleop did not exit within {timeout} s:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run([require_tool("tmux"), "-S", self.socket, "kill-server"], env=self.env, capture_output=True,
+                       timeout=10)
+
+
+@pytest.fixture
+def terminal(domain, tmp_path):
+    started: list[Terminal] = []
+
+    def start(*args: str) -> Terminal:
+        started.append(Terminal(str(tmp_path / f"tmux{len(started)}.sock"), domain.env, list(args)))
+        return started[-1]
+
+    yield start
+    for t in started:
+        t.close()
+
+
+@pytest.fixture(scope="module")
+def description():
+    return load_description()
+
+
+@pytest.fixture
+def twin(nodes, probe):
+    """The embedded simulator and twin_sync, fed by an emulated physical robot standing still."""
+    started = {name: nodes(name, params, params_file=params_file()) for name, params in (
+        ("embedded_sim", {}), ("twin_sync", {}), ("physical_emulator", {"profile": "nominal", "motion": "stand"}))}
+    probe.wait_for(lambda: probe.node.count_publishers("/virtual/joint_states") >= 1
+                   and probe.node.count_subscribers("/physical/joint_states") >= 1
+                   and probe.node.count_subscribers("/physical/joint_commands") >= 1, timeout=30,
+                   what="the twin's nodes")
+    return started
+
+
+def _paused(diagnostics: list[DiagnosticArray]) -> str | None:
+    """twin_sync's last word on /diagnostics: "true" or "false"."""
+    values = [kv.value for m in diagnostics for s in m.status if s.name == "twin_sync"
+              for kv in s.values if kv.key == "paused"]
+    return values[-1] if values else None
+
+
+def _position(messages: list[JointState | JointTrajectory], joint: str) -> float:
+    """The joint's position in the last message (a joint state or a one-point trajectory)."""
+    last = messages[-1]
+    if isinstance(last, JointState):
+        return last.position[list(last.name).index(joint)]
+    return last.points[0].positions[list(last.joint_names).index(joint)]
+
+
+def _select(terminal: Terminal, probe, tabs: int, downs: int, joint: str) -> None:
+    terminal.keys(*["Tab"] * tabs, *["Down"] * downs)
+    terminal.wait_for(probe, f"[{joint}]")
+    terminal.keys("]", "]", "]")
+    terminal.wait_for(probe, "step: 0.5")
+
+
+def _assert_rate_limited(messages: list[JointTrajectory], description, speed: float) -> None:
+    """Every message within the joint limits; consecutive ones no faster than speed x velocity limit."""
+    assert messages
+    lower, upper, velocity = description.lower, description.upper, speed * description.velocity_limit
+    previous = None
+    for msg in messages:
+        assert list(msg.joint_names) == list(description.joint_names)
+        q = np.array(msg.points[0].positions)
+        assert np.all(q >= lower) and np.all(q <= upper), "a target past a joint limit was sent"
+        stamp = convert.to_seconds(msg.header.stamp)
+        if previous is not None:
+            dt = stamp - previous[0]
+            assert dt > 0
+            excess = np.abs(q - previous[1]) - velocity * dt  # stamps are epoch seconds: ~0.2 us resolution
+            assert excess.max() <= 1e-6, f"{description.joint_names[excess.argmax()]} moved faster than allowed"
+        previous = (stamp, q)
+
+
+def test_teleop_nudges_the_virtual_robot_within_limits_and_pauses_twin_sync(twin, probe, terminal, description):
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics")
+    virtual = probe.collect(JointState, "/virtual/joint_states", STATE_QOS)
+    targets = probe.collect(JointTrajectory, "/virtual/joint_trajectory", STATE_QOS)
+    probe.wait_for(lambda: _paused(diagnostics) == "false" and len(targets) > 100, timeout=30,
+                   what="twin_sync forwarding")
+
+    teleop = terminal("teleop")
+    terminal_screen = teleop.wait_for(probe, "teleop has the virtual robot", timeout=30)
+    assert "twin_sync: paused" in terminal_screen
+    probe.wait_for(lambda: _paused(diagnostics) == "true", timeout=10, what="twin_sync to report paused")
+    probe.spin_for(0.5)
+    targets.clear()  # from now on only teleop drives the virtual robot
+
+    neck, upper = description.index("neck_yaw"), description.upper[description.index("neck_yaw")]
+    start = _position(virtual, "neck_yaw")
+    _select(teleop, probe, tabs=2, downs=1, joint="neck_yaw")
+    teleop.keys("Right")
+    goal = teleop.wait_for_goal(probe, "neck_yaw")
+    assert goal == pytest.approx(start + 0.5, abs=0.01)
+    probe.wait_for(lambda: abs(_position(virtual, "neck_yaw") - goal) < 0.01, timeout=10,
+                   what="the virtual neck to follow the nudge")
+
+    teleop.keys(*["Right"] * 5)
+    teleop.wait_for(probe, "held at a limit: neck_yaw")
+    probe.wait_for(lambda: abs(_position(virtual, "neck_yaw") - upper) < 0.02, timeout=10,
+                   what="the virtual neck at its limit")
+    probe.spin_for(1.0)
+    assert max(m.position[neck] for m in virtual) <= upper + 0.01
+    assert _position(targets, "neck_yaw") == upper
+    _assert_rate_limited(targets, description, SPEED)
+    assert _paused(diagnostics) == "true"
+
+    teleop.keys("C-c")
+    assert teleop.wait_exit(probe) == 0
+    assert "twin_sync resumed" in teleop.screen()
+    probe.wait_for(lambda: _paused(diagnostics) == "false", timeout=10, what="twin_sync to resume")
+    assert all(p.alive() for p in twin.values())
+
+
+def test_teleop_drives_the_virtual_robot_without_twin_sync(nodes, probe, terminal, description):
+    nodes("embedded_sim", {"pacing": "realtime", "state_rate": 100.0})
+    virtual = probe.collect(JointState, "/virtual/joint_states", STATE_QOS)
+    probe.wait_for(lambda: len(virtual) > 10, timeout=30, what="the embedded simulator")
+
+    teleop = terminal("teleop", "--speed", "1.0")
+    screen = teleop.wait_for(probe, "teleop has the virtual robot", timeout=30)
+    assert "twin_sync: no twin_sync" in screen
+    _select(teleop, probe, tabs=2, downs=2, joint="neck_pitch")
+    teleop.keys("Left")
+    goal = teleop.wait_for_goal(probe, "neck_pitch")
+    assert goal == pytest.approx(description.default_positions[description.index("neck_pitch")] - 0.5, abs=0.02)
+    probe.wait_for(lambda: abs(_position(virtual, "neck_pitch") - goal) < 0.03, timeout=10,
+                   what="the virtual neck to follow the nudge")
+    teleop.keys("q")
+    assert teleop.wait_exit(probe) == 0
+    assert "twin_sync was not paused by teleop" in teleop.screen()
+
+
+def test_mirror_drives_the_physical_robot_within_limits_and_stops_on_the_gap(twin, probe, terminal, description):
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics")
+    virtual = probe.collect(JointState, "/virtual/joint_states", STATE_QOS)
+    physical = probe.collect(JointState, "/physical/joint_states", STATE_QOS)
+    commands = probe.collect(JointTrajectory, "/physical/joint_commands")
+    gap = {"value": 0.01}
+    gap_publisher = probe.node.create_publisher(Float64, "/twin/gap/base_position", 10)
+    probe.node.create_timer(0.05, lambda: gap_publisher.publish(Float64(data=gap["value"])))
+
+    teleop = terminal("teleop", "--mirror", "--max-gap", "0.05", "--mirror-rate", str(MIRROR_RATE))
+    teleop.wait_for(probe, "teleop has the virtual robot", timeout=30)
+    assert "mirror: OFF" in teleop.screen()
+    joint = "l_shoulder_roll"
+    j, default = description.index(joint), description.default_positions[description.index(joint)]
+    _select(teleop, probe, tabs=3, downs=2, joint=joint)
+    teleop.keys("Right", "Right")
+    goal = teleop.wait_for_goal(probe, joint)
+    assert goal > default + 0.9
+    probe.wait_for(lambda: abs(_position(virtual, joint) - goal) < 0.1, timeout=10, what="the virtual arm to rise")
+    probe.spin_for(0.5)
+    assert commands == [] and abs(_position(physical, joint) - default) < 0.05  # mirroring is off
+
+    at_engage = np.array(physical[-1].position)
+    teleop.keys("m")
+    teleop.wait_for(probe, "mirror: ON")
+    probe.wait_for(lambda: abs(_position(physical, joint) - _position(virtual, joint)) < 0.03, timeout=10,
+                   what="the physical arm to follow the virtual one")
+    teleop.keys(*["Right"] * 5)  # past the upper limit
+    teleop.wait_for(probe, f"held at a limit: {joint}")
+    upper = description.upper[j]
+    probe.wait_for(lambda: abs(_position(physical, joint) - upper) < 0.1, timeout=10,
+                   what="the physical arm at its limit")
+    assert max(m.position[j] for m in physical) <= upper + 0.02
+
+    # No command past a position, velocity, effort or rate limit reached the physical robot.
+    limiter = MirrorLimiter(description, MIRROR_RATE)
+    period = 1.0 / MIRROR_RATE
+    first = np.array(commands[0].points[0].positions)
+    assert np.all(np.abs(first - at_engage) <= np.minimum(limiter.max_lead, limiter.max_velocity * period) + 0.02)
+    _assert_rate_limited(commands, description, 1.0)
+    stamps = np.array([convert.to_seconds(m.header.stamp) for m in commands])
+    assert np.all(np.diff(stamps) >= period - 1e-6)
+    assert all(convert.to_seconds(m.points[0].time_from_start) == pytest.approx(period) for m in commands[1:])
+    assert commands[-1].points[0].positions[j] == upper
+
+    # The gap passes the threshold: mirroring stops at once, and stays stopped.
+    gap["value"], tripped = 0.2, time.time()
+    teleop.wait_for(probe, "mirror: stopped: gap 0.200 m > 0.050 m", timeout=5)
+    sent = len(commands)
+    probe.spin_for(1.0)
+    assert len(commands) == sent
+    assert all(convert.to_seconds(m.header.stamp) < tripped + 0.2 for m in commands)
+    teleop.keys("m")
+    teleop.wait_for(probe, "mirror: refused: gap 0.200 m > 0.050 m")
+    probe.spin_for(0.5)
+    assert len(commands) == sent
+    # Without commands the emulated robot goes back to its own motion (standing).
+    probe.wait_for(lambda: abs(_position(physical, joint) - default) < 0.1, timeout=10,
+                   what="the physical robot to return to its motion")
+
+    # Engaged again once the gap is small, released with the key.
+    gap["value"] = 0.01
+    probe.spin_for(0.3)
+    teleop.keys("m")
+    teleop.wait_for(probe, "mirror: ON")
+    probe.wait_for(lambda: len(commands) > sent + 20, timeout=10, what="mirroring again")
+    teleop.keys("Space")
+    teleop.wait_for(probe, "mirror: released by the operator")
+    probe.spin_for(0.3)
+    sent = len(commands)
+    probe.spin_for(1.0)
+    assert len(commands) == sent
+    _assert_rate_limited(commands, description, 1.0)
+
+    # SIGTERM ends teleop like q does: twin_sync is resumed.
+    assert _paused(diagnostics) == "true"
+    os.kill(teleop.pane()[2], signal.SIGTERM)
+    assert teleop.wait_exit(probe) == 0
+    assert "twin_sync resumed" in teleop.screen()
+    probe.wait_for(lambda: _paused(diagnostics) == "false", timeout=10, what="twin_sync to resume")
+    assert all(p.alive() for p in twin.values())
+
+
+def test_teleop_explains_its_keys_and_needs_a_terminal():
+    result = cli("teleop", "--help")
+    assert result.returncode == 0
+    for key in ("Left/Right", "Tab/Shift-Tab", "1 2 3 4", "m ", "q, Ctrl-C"):
+        assert key in result.stdout
+    result = cli("teleop")  # stdin and stdout are pipes here
+    assert result.returncode == 2 and "teleop needs a terminal" in result.stderr
+    result = cli("teleop", "--speed", "2")
+    assert result.returncode == 2 and "--speed" in result.stderr
