@@ -15,6 +15,7 @@ same recording through simulators with modified physics.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from digital_twin_gz.recording import PhysicalRecording, read_physical
 from digital_twin_gz.roles import JointRoles, load_roles
 from digital_twin_gz.sim import Simulator
 from digital_twin_gz.sim.timebase import SimClock
-from digital_twin_gz.sync import JointMap, SampleError, SampleGate
+from digital_twin_gz.startpose import StartWindow
+from digital_twin_gz.sync import JointMap, SampleGate
 from digital_twin_gz.tracker import GapTracker
 from digital_twin_gz.world import WorldSettings
 
@@ -68,21 +70,32 @@ def monitor_settings(path: Path | None = None) -> MonitorSettings:
 
 
 def start_pose(recording: PhysicalRecording, default: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Joints of the first sample (default where not finite) and the usable base pose nearest to it in time."""
+    """Joints of the first sample (default where not finite) and the base pose fitted through
+    the usable base poses of the start window, from the one nearest the first joint sample in
+    time (what twin_sync's resync on start settles on)."""
     joints = recording.joints.positions[0]
     joints = np.where(np.isfinite(joints), joints, default)
     base = recording.base
     usable = (np.isfinite(base.positions).all(axis=1) & np.isfinite(base.orientations).all(axis=1)
               & (np.linalg.norm(base.orientations, axis=1) > 0))
     distance = np.where(usable, np.abs(base.stamps_ns - recording.joints.stamps_ns[0]), np.iinfo(np.int64).max)
-    k = int(np.argmin(distance))
-    return joints, base.positions[k], base.orientations[k] / np.linalg.norm(base.orientations[k])
+    window = StartWindow()
+    first = int(np.argmin(distance))
+    for k in first + np.flatnonzero(usable[first:]):
+        mean = window.add(base.stamps_ns[k] * 1e-9, base.positions[k], base.orientations[k])
+        if mean is not None:
+            return joints, *mean
+    return joints, *window.flush()
 
 
 class _Feed:
     """The four streams into the pairing, a chunk at a time: the physical samples up to the
     chunk's last stamp, and the virtual samples the loop collected (gap_monitor's
-    subscriptions add the same samples one by one; the pairing's result is the same)."""
+    subscriptions add the same samples one by one; the pairing's result is the same).
+
+    Pairing and measuring run on a worker thread, one chunk after the other in order, while
+    the loop steps the next chunk: MuJoCo releases the GIL while it steps, so on a second
+    core the metrics cost the loop next to nothing (``close`` waits for the last chunk)."""
 
     def __init__(self, recording: PhysicalRecording, times: np.ndarray, base_times: np.ndarray, width: int,
                  tracker: GapTracker) -> None:
@@ -95,6 +108,8 @@ class _Feed:
         self.virtual_times = np.empty(MEASURE_EVERY)
         self.virtual = np.empty((MEASURE_EVERY, width))
         self.count = self.first = self.base = 0
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-gap")
+        self._pending: Future | None = None
 
     def add_virtual(self, stamp: float, pose: np.ndarray) -> None:
         """A virtual sample: base position, orientation (x, y, z, w), joints (Simulator.pose)."""
@@ -104,19 +119,39 @@ class _Feed:
 
     def measure(self, end: int) -> None:
         """Add everything up to physical sample ``end`` (exclusive) and measure."""
-        pairing = self.tracker.pairing
         rows = slice(self.first, end)
         ok = self.physical_ok[rows]
-        pairing.extend("physical_joints", self.times[rows][ok], self.recording.joints.positions[rows][ok])
+        joints = (self.times[rows][ok], self.recording.joints.positions[rows][ok])
         last = (len(self.base_times) if end == len(self.times)
                 else int(np.searchsorted(self.base_times, self.times[end - 1], side="right")))
         poses = slice(self.base, last)
         ok = self.base_ok[poses]
-        pairing.extend("physical_base", self.base_times[poses][ok], self.base_poses[poses][ok])
-        pairing.extend("virtual_joints", self.virtual_times[:self.count], self.virtual[:self.count, 7:])
-        pairing.extend("virtual_base", self.virtual_times[:self.count], self.virtual[:self.count, :7])
+        base = (self.base_times[poses][ok], self.base_poses[poses][ok])
+        virtual_times, virtual = self.virtual_times[:self.count].copy(), self.virtual[:self.count].copy()
         self.first, self.base, self.count = end, last, 0
+        self._wait()
+        self._pending = self._worker.submit(self._measure, joints, base, virtual_times, virtual)
+
+    def _measure(self, joints: tuple[np.ndarray, np.ndarray], base: tuple[np.ndarray, np.ndarray],
+                 virtual_times: np.ndarray, virtual: np.ndarray) -> None:
+        pairing = self.tracker.pairing
+        pairing.extend("physical_joints", *joints)
+        pairing.extend("physical_base", *base)
+        pairing.extend("virtual_joints", virtual_times, virtual[:, 7:])
+        pairing.extend("virtual_base", virtual_times, virtual[:, :7])
         self.tracker.measure()
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+    def close(self) -> None:
+        """Wait for the last chunk (its error, if any, is raised here)."""
+        try:
+            self._wait()
+        finally:
+            self._worker.shutdown(cancel_futures=True)
 
 
 def replay(recording: PhysicalRecording, sim: Simulator, tracker: GapTracker,
@@ -137,21 +172,24 @@ def replay(recording: PhysicalRecording, sim: Simulator, tracker: GapTracker,
     clock.start_at(0.0, sim.time)
     # The recording is already in the description's joint order (the joint map was applied when reading).
     gate = SampleGate(description, JointMap(description))
-    stats = ReplayStats(samples=len(joints))
-    for k, t in enumerate(times.tolist()):
-        try:
-            command = gate.accept(t, names, joints.positions[k], joints.velocities[k], joints.efforts[k])
-        except SampleError:
-            continue
-        stats.clamped += bool(command.clamped)
-        sim.step_to(clock.sim_time(t + delay))
-        feed.add_virtual(clock.stamp(sim.time), sim.pose())
-        sim.follow(command.trajectory())
-        if (k + 1) % MEASURE_EVERY == 0:
-            feed.measure(k + 1)
-            if progress is not None:
-                progress(k + 1)
-    feed.measure(len(times))
+    commands = gate.accept_many(times, names, joints.positions, joints.velocities, joints.efforts)
+    stats = ReplayStats(samples=len(joints), clamped=int(commands.clamped.any(axis=1).sum()))
+    index, positions, velocities, efforts = (commands.joint_index, commands.positions, commands.velocities,
+                                             commands.efforts)
+    boundary = MEASURE_EVERY
+    try:
+        for k, (row, t) in enumerate(zip(commands.rows.tolist(), commands.stamps.tolist())):
+            sim.step_to(clock.sim_time(t + delay))
+            feed.add_virtual(clock.stamp(sim.time), sim.pose())
+            sim.hold(index, positions[k], velocities[k], efforts[k])
+            if row + 1 >= boundary:
+                feed.measure(row + 1)
+                boundary = (row + 1) // MEASURE_EVERY * MEASURE_EVERY + MEASURE_EVERY
+                if progress is not None:
+                    progress(row + 1)
+        feed.measure(len(times))
+    finally:
+        feed.close()
     if progress is not None:
         progress(len(times))
     stats.accepted = gate.accepted

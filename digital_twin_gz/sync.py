@@ -17,7 +17,6 @@ import numpy as np
 import yaml
 
 from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.sim.controller import Trajectory
 
 
 class JointMapError(ValueError):
@@ -101,14 +100,52 @@ class Command:
     efforts: np.ndarray | None
     clamped: tuple[str, ...]
 
-    def trajectory(self) -> Trajectory:
-        """The one-point trajectory the virtual robot is given (as on /virtual/joint_trajectory)."""
-        return Trajectory.hold(self.joint_index, self.positions, self.velocities, self.efforts)
+
+@dataclass(frozen=True)
+class Commands:
+    """Virtual joint targets for many samples with the same joint names: row ``k`` answers
+    input row ``rows[k]``. Where a sample gave no usable velocities or efforts, their rows
+    are 0 and ``has_velocities``/``has_efforts`` False (a zero target and no target are the
+    same to the controller)."""
+
+    rows: np.ndarray
+    stamps: np.ndarray
+    joint_index: np.ndarray
+    positions: np.ndarray
+    velocities: np.ndarray
+    efforts: np.ndarray
+    has_velocities: np.ndarray
+    has_efforts: np.ndarray
+    clamped: np.ndarray
+    rejections: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a message's joints go (see :meth:`JointMap.order`) and their limits, in message order."""
+
+    used: np.ndarray
+    indices: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    velocity_limit: np.ndarray
+    effort_limit: np.ndarray
 
 
 @dataclass
 class SampleGate:
-    """Validates, maps and clamps physical samples in arrival order."""
+    """Validates, maps and clamps physical samples in arrival order.
+
+    Measured velocities and efforts, when a sample has them for every joint, become
+    velocity targets and effort feed-forward. A position target alone leaves the twin
+    behind twice: its PD lags the motion, and it sags under gravity by as much again as
+    the physical robot already did (``q = target - tau_gravity / kp``). With the physical
+    robot's own velocity and torque fed forward, a twin with the same physics tracks it to
+    a fraction of a millimetre, so what remains is the gap.
+    """
 
     description: RobotDescription
     joint_map: JointMap
@@ -117,60 +154,94 @@ class SampleGate:
     rejected: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._lower, self._upper = self.description.lower, self.description.upper
-        self._velocity_limit = self.description.velocity_limit
-        self._effort_limit = self.description.effort_limit
+        self._layouts: dict[tuple[str, ...], _Layout] = {}
+
+    def _layout(self, names: list[str] | tuple[str, ...]) -> _Layout:
+        key = tuple(names)
+        layout = self._layouts.get(key)
+        if layout is None:
+            used, indices = self.joint_map.order(key)
+            d = self.description
+            layout = self._layouts[key] = _Layout(used, indices, d.lower[indices], d.upper[indices],
+                                                  d.velocity_limit[indices], d.effort_limit[indices])
+        return layout
+
+    def _reject(self, reason: str, count: int = 1) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + count
 
     def accept(self, stamp: float, names: list[str] | tuple[str, ...], positions: np.ndarray,
                velocities: np.ndarray | None = None, efforts: np.ndarray | None = None) -> Command:
-        """The command for a sample, or SampleError saying why it was rejected.
-
-        Measured velocities and efforts, when the sample has them for every joint, become
-        velocity targets and effort feed-forward. A position target alone leaves the twin
-        behind twice: its PD lags the motion, and it sags under gravity by as much again
-        as the physical robot already did (``q = target - tau_gravity / kp``). With the
-        physical robot's own velocity and torque fed forward, a twin with the same
-        physics tracks it to a fraction of a millimetre, so what remains is the gap.
-        """
-        try:
-            command = self._check(stamp, names, np.asarray(positions, dtype=float),
-                                  _optional(velocities, len(names)), _optional(efforts, len(names)))
-        except SampleError as err:
-            self.rejected[err.reason] = self.rejected.get(err.reason, 0) + 1
-            raise
-        self.last_stamp = stamp
-        self.accepted += 1
-        return command
-
-    def _check(self, stamp: float, names: list[str] | tuple[str, ...], positions: np.ndarray,
-               velocities: np.ndarray | None, efforts: np.ndarray | None) -> Command:
+        """The command for one sample, or SampleError saying why it was rejected."""
         if len(names) != len(positions):
+            self._reject("length_mismatch")
             raise SampleError("length_mismatch", f"{len(names)} names but {len(positions)} positions")
-        if not math.isfinite(stamp):
-            raise SampleError("bad_stamp", f"stamp {stamp} is not finite")
-        if stamp <= self.last_stamp:
-            raise SampleError("out_of_order", f"stamp {stamp:.6f} s is not after the last accepted "
-                                              f"{self.last_stamp:.6f} s")
-        used, indices = self.joint_map.order(names)
-        values = positions[used]
-        bad = ~np.isfinite(values)
-        if bad.any():
-            raise SampleError("not_finite", f"NaN or inf for joints {[names[k] for k in used[bad]]}")
-        # minimum/maximum rather than np.clip: the same for finite values, several times faster
-        # (this runs for every sample, 500 times a second live and 300 000 times in a replay).
-        clamped = np.minimum(np.maximum(values, self._lower[indices]), self._upper[indices])
+        count = len(names)
+        velocities, efforts = _optional(velocities, count), _optional(efforts, count)
+        last = self.last_stamp
+        batch = self.accept_many(np.array([stamp], dtype=float), names, np.asarray(positions, dtype=float)[None],
+                                 None if velocities is None else velocities[None],
+                                 None if efforts is None else efforts[None])
+        if not len(batch):
+            reason = batch.rejections[0]
+            if reason == "bad_stamp":
+                raise SampleError(reason, f"stamp {stamp} is not finite")
+            if reason == "out_of_order":
+                raise SampleError(reason, f"stamp {stamp:.6f} s is not after the last accepted {last:.6f} s")
+            used = self._layout(names).used
+            bad = used[~np.isfinite(np.asarray(positions, dtype=float)[used])]
+            raise SampleError(reason, f"NaN or inf for joints {[names[k] for k in bad]}")
+        moved = batch.joint_index[batch.clamped[0]]
+        return Command(stamp, batch.joint_index, batch.positions[0],
+                       batch.velocities[0] if batch.has_velocities[0] else None,
+                       batch.efforts[0] if batch.has_efforts[0] else None,
+                       tuple(self.description.joint_names[i] for i in moved))
+
+    def accept_many(self, stamps: np.ndarray, names: list[str] | tuple[str, ...], positions: np.ndarray,
+                    velocities: np.ndarray | None = None, efforts: np.ndarray | None = None) -> Commands:
+        """The commands for samples (rows) that share their joint names, in arrival order, as
+        one by one: rejected rows are counted by reason and left out. ``clamped`` marks, per
+        row and joint, what was moved to a limit (its feed-forward is then 0)."""
+        try:
+            layout = self._layout(names)
+        except SampleError as err:
+            self._reject(err.reason, len(stamps))
+            raise
+        used = layout.used
+        values = positions[:, used]
+        finite_rows = np.isfinite(values).all(axis=1).tolist()
+        # The stamp rules are sequential (a rejected sample does not move the last stamp): a
+        # loop over plain floats, cheap next to everything else done per sample.
+        keep, reasons, last = [], [], self.last_stamp
+        for k, (stamp, finite) in enumerate(zip(stamps.tolist(), finite_rows)):
+            if not math.isfinite(stamp):
+                reasons.append("bad_stamp")
+            elif stamp <= last:
+                reasons.append("out_of_order")
+            elif not finite:
+                reasons.append("not_finite")
+            else:
+                keep.append(k)
+                last = stamp
+        for reason in reasons:
+            self._reject(reason)
+        self.last_stamp = last
+        self.accepted += len(keep)
+        rows = np.array(keep, dtype=int)
+        values = values[rows]
+        # minimum/maximum rather than np.clip: the same for finite values, several times faster.
+        clamped = np.minimum(np.maximum(values, layout.lower), layout.upper)
         moved = clamped != values
-        any_moved = moved.any()
         feed = []
-        for measured, limit in ((velocities, self._velocity_limit), (efforts, self._effort_limit)):
-            if measured is None or not np.isfinite(measured := measured[used]).all():
-                feed.append(None)
+        for measured, bound in ((velocities, layout.velocity_limit), (efforts, layout.effort_limit)):
+            if measured is None:
+                feed += [np.zeros_like(clamped), np.zeros(len(rows), dtype=bool)]
                 continue
-            bound = limit[indices]
-            measured = np.minimum(np.maximum(measured, -bound), bound)
-            feed.append(np.where(moved, 0.0, measured) if any_moved else measured)
-        names_moved = tuple(self.description.joint_names[i] for i in indices[moved]) if any_moved else ()
-        return Command(stamp, indices, clamped, *feed, names_moved)
+            measured = measured[rows][:, used]
+            usable = np.isfinite(measured).all(axis=1)
+            bounded = np.minimum(np.maximum(measured, -bound), bound)
+            feed += [np.where(moved | ~usable[:, None], 0.0, bounded), usable]
+        return Commands(rows, stamps[rows], layout.indices, clamped, feed[0], feed[2], feed[1], feed[3], moved,
+                        tuple(reasons))
 
 
 def _optional(values: np.ndarray | list | None, count: int) -> np.ndarray | None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 from conftest import cli
 from recordings import emulated
 
 from digital_twin_gz.description import load_description
 from digital_twin_gz.physical import PhysicsPerturbation, apply_physics
-from digital_twin_gz.recording import read_physical
-from digital_twin_gz.replay import monitor_settings, replay
+from digital_twin_gz.recording import BaseSamples, JointSamples, PhysicalRecording, read_physical
+from digital_twin_gz.replay import monitor_settings, replay, start_pose
 from digital_twin_gz.sim import Simulator
+from digital_twin_gz.startpose import StartWindow, pose_at_start
 from digital_twin_gz.tracker import GapTracker
 from digital_twin_gz.world import load_world
 
@@ -115,3 +118,54 @@ def test_bulk_feeding_and_pose_match_what_the_live_nodes_use(description):
     sim.step(200)
     state = sim.state()
     assert np.array_equal(sim.pose(), np.r_[state.base_position, state.base_orientation, state.joint_positions])
+
+
+def standing(description, seconds: float = 0.3, rate: float = 500.0, seed: int = 3):
+    """A robot standing still at a known pose, seen through the default profile's mocap
+    noise (2 mm, 3 mrad), with one NaN pose among them."""
+    rng = np.random.default_rng(seed)
+    count = int(seconds * rate)
+    stamps = (np.arange(count) * 1e9 / rate).astype(np.int64) + 10**18
+    truth_position, truth_rotation = np.array([0.4, -0.2, 0.93]), Rotation.from_euler("z", 0.3)
+    positions = truth_position + rng.normal(0.0, 0.002, (count, 3))
+    orientations = (Rotation.from_rotvec(rng.normal(0.0, 0.003, (count, 3))) * truth_rotation).as_quat()
+    positions[1] = np.nan
+    joints = np.tile(description.default_positions, (count, 1))
+    recording = PhysicalRecording(Path("standing.mcap"), "/physical/joint_states", "/physical/odom",
+                                  JointSamples(stamps, joints, joints * np.nan, joints * np.nan),
+                                  BaseSamples(stamps, positions, orientations), ())
+    return recording, truth_position, truth_rotation
+
+
+def test_the_twin_starts_at_a_fit_through_the_start_window_not_at_one_noisy_sample(description):
+    errors = {"one sample": [], "fit": []}
+    for seed in range(100):
+        recording, truth_position, _ = standing(description, seed=seed)
+        joints, position, orientation = start_pose(recording, description.default_positions)
+        errors["one sample"].append(np.linalg.norm(recording.base.positions[0] - truth_position))
+        errors["fit"].append(np.linalg.norm(position - truth_position))
+    assert np.array_equal(joints, description.default_positions)
+    # A line through 10 poses taken at its first stamp: ~0.6 sigma per axis instead of 1.
+    assert np.sqrt(np.mean(np.square(errors["fit"]))) < 0.7 * np.sqrt(np.mean(np.square(errors["one sample"])))
+    window = StartWindow(0.02)
+    stamps = recording.base.stamps_ns * 1e-9
+    fed = [window.add(t, p, q) for t, p, q in zip(stamps[2:], recording.base.positions[2:],
+                                                     recording.base.orientations[2:])]
+    assert all(pose is None for pose in fed[:10]) and fed[10] is not None and all(p is None for p in fed[11:])
+
+
+def test_the_start_fit_has_no_lag_on_a_robot_already_moving():
+    """A mean of the window would lag a moving robot by half the window; the fit does not."""
+    t = np.arange(10) * 0.002
+    velocity, spin = np.array([0.3, 0.0, -0.05]), 0.5  # m/s, rad/s about z
+    positions = np.array([1.0, 2.0, 0.9]) + t[:, None] * velocity
+    orientations = Rotation.from_euler("z", 0.2 + spin * t[:, None]).as_quat()
+    position, orientation = pose_at_start(t + 1700.0, positions, orientations)
+    assert np.allclose(position, positions[0], atol=1e-9)
+    assert Rotation.from_quat(orientation).as_euler("xyz")[2] == pytest.approx(0.2, abs=1e-6)
+    assert np.linalg.norm(positions.mean(axis=0) - positions[0]) > 0.002
+    # q and -q are the same rotation: a window mixing them must not cancel out.
+    flipped = orientations.copy()
+    flipped[::2] *= -1
+    _, same = pose_at_start(t, positions, flipped)
+    assert Rotation.from_quat(same).as_euler("xyz")[2] == pytest.approx(0.2, abs=1e-6)

@@ -74,6 +74,29 @@ def test_two_lockstep_runs_with_the_same_inputs_are_identical(humanoid):
     assert np.array_equal(finals[0], finals[1])
 
 
+
+def test_hold_is_a_one_point_trajectory_reached_at_once(humanoid):
+    """The replay's shortcut (``Simulator.hold``) must move the robot exactly as
+    ``follow(Trajectory.hold(...))`` does, feed-forward included and joints left out kept."""
+    motion = Motion("squat", humanoid, load_roles(humanoid))
+    some = np.arange(0, len(humanoid.joint_names), 2)
+    finals = []
+    for shortcut in (False, True):
+        sim = Simulator(humanoid)
+        for k in range(1, 1501):
+            t = k * 0.002
+            positions = motion.positions(t)[some]
+            velocities = (positions - motion.positions(t - 0.002)[some]) / 0.002
+            efforts = np.full(len(some), 0.5)
+            if shortcut:
+                sim.hold(some, positions, velocities, efforts)
+            else:
+                sim.follow(Trajectory.hold(some, positions, velocities, efforts))
+            sim.step_to(t)
+        finals.append(np.concatenate([sim.data.qpos, sim.data.qvel, sim.data.ctrl]))
+    assert np.array_equal(finals[0], finals[1])
+    assert np.abs(finals[0][:len(sim.data.qpos)] - Simulator(humanoid).data.qpos).max() > 0.05  # it moved
+
 SPINNER = """<?xml version="1.0"?>
 <robot name="spinner">
   <link name="base"><inertial><mass value="500"/><inertia ixx="50" ixy="0" ixz="0" iyy="50" iyz="0" izz="80"/></inertial>

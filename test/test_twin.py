@@ -8,6 +8,7 @@ import signal
 
 import numpy as np
 import pytest
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
@@ -33,8 +34,10 @@ def test_the_gap_measures_the_perturbation(tmp_path):
     nominal = _demo(tmp_path, "nominal")
     default = _demo(tmp_path, "default")
     threshold = 0.05
+    rate = yaml.safe_load(params_file().read_text())["physical_emulator"]["ros__parameters"]["rate"]
     for report in (nominal, default):
-        assert report["samples"]["paired"] > 5000
+        # Most of the physical samples of the run (it starts measuring once the emulator is up).
+        assert report["samples"]["paired"] > 0.6 * rate * 20
         assert report["motion"] == "tour" and report["duration_s"] > 15
     n, d = nominal["base_position_error_m"], default["base_position_error_m"]
     # Nominal: the same physics on both sides, so only the twin's own tracking remains.

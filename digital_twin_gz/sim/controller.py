@@ -75,6 +75,7 @@ class TrajectoryController:
         self.target_velocity = np.zeros(n)
         self.target_effort = np.zeros(n)
         self._kd = gains.position_d_gain + gains.velocity_p_gain
+        self._offset = gains.position_cmd_offset + gains.velocity_cmd_offset
         self._integral_gains = bool(np.any(gains.position_i_gain) or np.any(gains.velocity_i_gain))
         self._position_integral = np.zeros(n)
         self._velocity_integral = np.zeros(n)
@@ -106,6 +107,15 @@ class TrajectoryController:
         self._from = (self.target_position[j].copy(), self.target_velocity[j].copy(), self.target_effort[j].copy())
         self.update_targets(now)
 
+    def hold(self, joint_index: np.ndarray, positions: np.ndarray, velocities: np.ndarray | None = None,
+             efforts: np.ndarray | None = None) -> None:
+        """Targets reached at once and held: the end of every trajectory, and what a one-point
+        trajectory with ``time_from_start`` 0 amounts to, for values already checked."""
+        self._trajectory = None
+        self.target_position[joint_index] = positions
+        self.target_velocity[joint_index] = 0.0 if velocities is None else velocities
+        self.target_effort[joint_index] = 0.0 if efforts is None else efforts
+
     def update_targets(self, now: float) -> None:
         trajectory = self._trajectory
         if trajectory is None:
@@ -116,9 +126,7 @@ class TrajectoryController:
         columns = (trajectory.positions, trajectory.velocities, trajectory.efforts)
         targets = (self.target_position, self.target_velocity, self.target_effort)
         if elapsed >= times[-1]:
-            for target, points in zip(targets, columns):
-                target[j] = points[-1] if points is not None else 0.0
-            self._trajectory = None
+            self.hold(j, *(points[-1] if points is not None else None for points in columns))
             return
         k = int(np.searchsorted(times, elapsed, side="right"))
         t0 = times[k - 1] if k > 0 else 0.0
@@ -131,8 +139,9 @@ class TrajectoryController:
     def actuator_input(self, q: np.ndarray, qdot: np.ndarray) -> np.ndarray:
         """Input of the affine actuators (whose bias is ``-kp q - kd qdot``)."""
         g = self.gains
-        ctrl = (g.position_p_gain * self.target_position + self._kd * self.target_velocity
-                + self.target_effort + g.position_cmd_offset + g.velocity_cmd_offset)
+        ctrl = g.position_p_gain * self.target_position + self._kd * self.target_velocity
+        ctrl += self.target_effort
+        ctrl += self._offset
         if self._integral_gains:
             self._position_integral += self.dt * (q - self.target_position)
             self._velocity_integral += self.dt * (qdot - self.target_velocity)
