@@ -1,0 +1,131 @@
+"""What the Gazebo launch files need, worked out without ``launch``: world, model, spawn height, bridge file.
+
+:mod:`digital_twin_gz.launch_actions` turns this into launch actions; the tests check it here,
+where neither ``launch`` nor Gazebo exists.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digital_twin_gz import bridge
+from digital_twin_gz.description import JSP_PLUGIN, JTC_PLUGIN, ODOM_PLUGIN, RobotDescription, load_description
+from digital_twin_gz.graph import TwinOptions
+from digital_twin_gz.share import register_packages
+from digital_twin_gz.sim import Simulator
+from digital_twin_gz.world import WorldSettings, load_world
+
+# gz sim's command line for each way of running it: with its GUI, or the server alone for
+# CI and remote machines (sensors still render, offscreen). -r: run from the start.
+GZ_MODES = {"gui": ("-r",), "headless": ("-s", "-r", "--headless-rendering")}
+LAUNCH_MODES = ("embedded", *GZ_MODES)
+RETARGETED_BRIDGE = "bridge.yaml"
+
+
+class GazeboSetupError(ValueError):
+    """The description and the bridge would not meet in Gazebo; the message says which topics."""
+
+
+def simulator_of(mode: str) -> str:
+    """The simulator a launch mode (embedded, gui, headless) runs."""
+    if mode not in LAUNCH_MODES:
+        raise ValueError(f"launch mode '{mode}' is not one of {LAUNCH_MODES}")
+    return "embedded" if mode == "embedded" else "gazebo"
+
+
+@dataclass(frozen=True)
+class GazeboSetup:
+    model: str
+    world_name: str
+    world_file: Path
+    robot_description: str
+    spawn_z: float
+    bridge_file: Path
+    resource_path: Path
+
+    def gz_sim_args(self, mode: str) -> list[str]:
+        """What follows ``gz sim`` on its command line."""
+        return [*GZ_MODES[mode], str(self.world_file)]
+
+
+def bridge_file_for(model: str, world: str, out_dir: Path) -> Path:
+    """config/bridge.yaml itself when its gz topics already name ``model`` and ``world``; otherwise
+    a copy retargeted to them, written into ``out_dir``."""
+    bundled = bridge.bundled_bridge()
+    entries = bridge.load_bridge(bundled)
+    retargeted = bridge.retarget(entries, model, world)
+    if retargeted == entries:
+        return bundled
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / RETARGETED_BRIDGE
+    path.write_text(bridge.dump(retargeted))
+    return path
+
+
+def system_topics(description: RobotDescription, model: str, world: str) -> dict[str, str]:
+    """ROS type of each simulator-side contract entry -> the gz topic the description's system uses
+    (what its <gazebo> block sets, else gz-sim's default for a model named ``model``)."""
+    systems = {
+        "sensor_msgs/msg/JointState": (JSP_PLUGIN, "topic", f"/world/{world}/model/{model}/joint_state"),
+        "nav_msgs/msg/Odometry": (ODOM_PLUGIN, "odom_topic", f"/model/{model}/odometry"),
+        "trajectory_msgs/msg/JointTrajectory": (JTC_PLUGIN, "topic", f"/model/{model}/joint_trajectory"),
+    }
+    topics = {}
+    for ros_type, (plugin, key, default) in systems.items():
+        system = description.system(plugin)
+        if system is not None:
+            topics[ros_type] = system.param(key, default)
+    return topics
+
+
+def spawn_height(description: RobotDescription, world: WorldSettings) -> float:
+    """Base height at which the robot, every joint at zero (as Gazebo spawns it), touches the ground."""
+    sim = Simulator(description, world)
+    sim.reset(joint_positions=np.zeros(len(description.joint_names)))
+    return float(sim.state().base_position[2])
+
+
+@contextmanager
+def _ament_prefix_path_kept() -> Iterator[None]:
+    """Loading a description registers its packages under a prefix of their own, put first on
+    AMENT_PREFIX_PATH. In the launch process that prefix would hide the installed packages'
+    executables from launch_ros (it has share/, no lib/), so the variable is put back."""
+    saved = os.environ.get("AMENT_PREFIX_PATH")
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("AMENT_PREFIX_PATH", None)
+        else:
+            os.environ["AMENT_PREFIX_PATH"] = saved
+
+
+def gazebo_setup(options: TwinOptions) -> GazeboSetup:
+    """Everything the Gazebo launch derives from the options: the model is named after the description
+    (twin_sync resyncs the model of that name), gz topics after it and the world's <world name>."""
+    packages = options.package_dirs()
+    with _ament_prefix_path_kept():
+        description = load_description(options.urdf or None, xacro_args=options.xacro_mappings(),
+                                       packages=packages)
+        resource_path = register_packages(packages) / "share"
+    world = load_world(options.world or None)
+    model = description.name
+    bridge_file = bridge_file_for(model, world.name, Path(options.out_dir).expanduser().resolve())
+    expected = system_topics(description, model, world.name)
+    mismatched = [f"{e.ros_topic} is bridged to {e.gz_topic} but the description's system uses "
+                  f"{expected[e.ros_type]}" for e in bridge.load_bridge(bridge_file)
+                  if e.ros_type in expected and e.gz_topic != expected[e.ros_type]]
+    if mismatched:
+        raise GazeboSetupError(f"{description.source}: the Gazebo model '{model}' in world '{world.name}' would "
+                               f"not meet the bridge: {'; '.join(mismatched)}. The model takes the description's "
+                               "<robot name>; a description that names its gz topics after a robot_name xacro "
+                               "argument must take its <robot name> from it too")
+    return GazeboSetup(model=model, world_name=world.name, world_file=world.source.resolve(),
+                       robot_description=description.urdf, spawn_z=spawn_height(description, world),
+                       bridge_file=bridge_file.resolve(), resource_path=resource_path)

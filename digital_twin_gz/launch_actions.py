@@ -1,0 +1,107 @@
+"""The twin as ``launch`` actions, shared by the three files in ``launch/``.
+
+Only the launch files import this module: it needs ``launch`` and ``launch_ros``, which exist
+on a ROS install alone. Each launch file is one call to :func:`twin_launch_description`; the
+nodes, their parameters and remappings come from :func:`digital_twin_gz.graph.twin_nodes`, as
+for ``digital-twin-gz demo``, and what Gazebo needs from :mod:`digital_twin_gz.gz_launch`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import replace
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchContext, LaunchDescription
+from launch.actions import (AppendEnvironmentVariable, DeclareLaunchArgument, ExecuteProcess,
+                            IncludeLaunchDescription, OpaqueFunction, RegisterEventHandler, Shutdown)
+from launch.event_handlers import OnProcessExit
+from launch.events.process import ProcessExited
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+
+from digital_twin_gz.graph import NodeSpec, TwinOptions, launch_arguments, launch_options, params_file, twin_nodes
+from digital_twin_gz.graph import ParameterValue as NodeParameter
+from digital_twin_gz.gz_launch import GazeboSetup, gazebo_setup, simulator_of
+
+
+def twin_launch_description(mode: str) -> LaunchDescription:
+    """The twin on the embedded simulator (``embedded``) or on Gazebo (``gui``, ``headless``)."""
+    simulator = simulator_of(mode)
+    declared = [DeclareLaunchArgument(a.name, default_value=a.default, description=a.description,
+                                      choices=list(a.choices) or None) for a in launch_arguments(simulator)]
+    return LaunchDescription([*declared, OpaqueFunction(function=_start, args=[mode])])
+
+
+def _start(context: LaunchContext, mode: str) -> list:
+    simulator = simulator_of(mode)
+    options = launch_options(simulator, {a.name: LaunchConfiguration(a.name).perform(context)
+                                         for a in launch_arguments(simulator)})
+    if simulator == "embedded":
+        return twin_node_actions(options)
+    setup = gazebo_setup(options)
+    return gazebo_actions(setup, mode, replace(options, world=str(setup.world_file), bridge=str(setup.bridge_file)))
+
+
+def _typed(value: NodeParameter) -> NodeParameter | ParameterValue:
+    """Strings stay strings: launch_ros would read a bare string as YAML ('1' -> 1, 'true' -> True)."""
+    if isinstance(value, str):
+        return ParameterValue(value, value_type=str)
+    if isinstance(value, list):
+        return ParameterValue(value, value_type=list[str])
+    return value
+
+
+def twin_node(spec: NodeSpec) -> Node:
+    """One node of the graph: config/twin.yaml, then the spec's parameters on top (as the demo does)."""
+    return Node(package=spec.package, executable=spec.executable, name=spec.name, output="screen",
+                parameters=[str(params_file()), {key: _typed(value) for key, value in spec.parameters.items()}],
+                remappings=list(spec.remappings))
+
+
+def twin_node_actions(options: TwinOptions) -> list[Node]:
+    return [twin_node(spec) for spec in twin_nodes(options)]
+
+
+def gazebo(setup: GazeboSetup, mode: str) -> IncludeLaunchDescription | ExecuteProcess:
+    """gz sim on the world. With the GUI through ros_gz_sim's gz_sim.launch.py: closing the window
+    ends the launch. That file runs gz through a shell, which does not pass launch's SIGINT on
+    (ros2/launch#545, #757): the server would outlive a headless run and its exit code would be
+    wrong, so headless runs (CI, launch_testing) start gz sim directly."""
+    if mode == "gui":
+        return IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(str(Path(get_package_share_directory("ros_gz_sim"), "launch",
+                                                   "gz_sim.launch.py"))),
+            launch_arguments={"gz_args": shlex.join(setup.gz_sim_args(mode)), "on_exit_shutdown": "true"}.items())
+    return ExecuteProcess(cmd=["gz", "sim", *setup.gz_sim_args(mode)], name="gazebo", output="screen",
+                          on_exit=Shutdown(reason="gz sim exited"))
+
+
+def gazebo_actions(setup: GazeboSetup, mode: str, options: TwinOptions) -> list:
+    """Gazebo on the world, the robot spawned from robot_description, the bridge; then the twin's nodes."""
+    state_publisher = Node(
+        package="robot_state_publisher", executable="robot_state_publisher", output="screen",
+        parameters=[{"robot_description": _typed(setup.robot_description), "use_sim_time": True}])
+    # Bridged states are stamped with the wall clock, the time base of the physical robot's
+    # samples, so gap_monitor pairs each virtual state with the physical state of that moment.
+    gz_bridge = Node(
+        package="ros_gz_bridge", executable="parameter_bridge", output="screen",
+        parameters=[{"config_file": _typed(str(setup.bridge_file)), "use_sim_time": True,
+                     "override_timestamps_with_wall_time": True}])
+    spawn = Node(
+        package="ros_gz_sim", executable="create", output="screen",
+        arguments=["-world", setup.world_name, "-topic", "robot_description", "-name", setup.model,
+                   "-z", f"{setup.spawn_z:.4f}"])
+
+    def after_spawn(event: ProcessExited, context: LaunchContext) -> list:
+        if event.returncode != 0:
+            return [Shutdown(reason=f"spawning '{setup.model}' into world '{setup.world_name}' failed "
+                                    f"(create exited with {event.returncode})")]
+        return twin_node_actions(options)
+
+    return [AppendEnvironmentVariable("GZ_SIM_RESOURCE_PATH", str(setup.resource_path)), gazebo(setup, mode),
+            state_publisher, gz_bridge, spawn,
+            RegisterEventHandler(OnProcessExit(target_action=spawn, on_exit=after_spawn))]

@@ -1,0 +1,294 @@
+"""The launch files, checked here where neither ``launch`` nor Gazebo exists.
+
+They compile; every package, executable, command and share file they name exists in this
+package or belongs to a dependency package.xml declares; the bridge file of the Gazebo
+launches is the one ``digital-twin-gz check`` validates, retargeted when the robot or the
+world is another; and the embedded launch starts exactly the processes the demo starts.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import py_compile
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from conftest import BIN, REPO
+from digital_twin_gz import bridge, checks
+from digital_twin_gz.description import load_description
+from digital_twin_gz.graph import (LAUNCH_ARGUMENTS, PACKAGE, SIMULATORS, TwinOptions, launch_arguments,
+                                   launch_options, params_file, twin_nodes)
+from digital_twin_gz.gz_launch import (LAUNCH_MODES, RETARGETED_BRIDGE, GazeboSetupError, bridge_file_for,
+                                       gazebo_setup, simulator_of)
+from digital_twin_gz.nodes.common import PHYSICAL_JOINT_STATES, PHYSICAL_ODOM
+from digital_twin_gz.sim import Simulator
+from digital_twin_gz.world import load_world
+
+LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
+LAUNCH_CODE = [*LAUNCH_FILES, REPO / PACKAGE / "launch_actions.py"]
+LAUNCH_TEST = REPO / "test" / "test_twin_launch.py"
+MODES = {"twin_embedded.launch.py": "embedded", "twin_gazebo.launch.py": "gui",
+         "twin_headless.launch.py": "headless"}
+# What the packages the launch files use provide (ros_gz on Jazzy and Kilted; `gz` is the
+# Gazebo command line that ros_gz_sim's own launch file runs).
+EXECUTABLES = {"ros_gz_sim": {"create"}, "ros_gz_bridge": {"parameter_bridge"},
+               "robot_state_publisher": {"robot_state_publisher"}}
+SHARE_FILES = {"ros_gz_sim": {"launch/gz_sim.launch.py"}}
+COMMANDS = {"gz": "gz_tools_vendor"}
+# Python modules whose ROS package (rosdep key) has another name.
+MODULE_PACKAGES = {"yaml": "python3-yaml", "pytest": "python3-pytest", "numpy": "python3-numpy",
+                   "lxml": "python3-lxml"}
+DATA_SUFFIXES = (".yaml", ".sdf", ".urdf", ".xacro", ".launch.py")
+
+
+def manifest_depends(*kinds: str) -> set[str]:
+    root = etree.parse(str(REPO / "package.xml")).getroot()
+    return {e.text.strip() for kind in kinds for e in root.findall(kind)}
+
+
+def console_scripts() -> set[str]:
+    tree = ast.parse((REPO / "setup.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if isinstance(key, ast.Constant) and key.value == "console_scripts":
+                    return {ast.literal_eval(e).split("=")[0].strip() for e in value.elts}
+    raise AssertionError("setup.py declares no console_scripts")
+
+
+def literal(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def call_name(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def keyword(call: ast.Call, name: str) -> ast.AST | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def calls(path: Path) -> list[ast.Call]:
+    return [n for n in ast.walk(ast.parse(path.read_text(), str(path))) if isinstance(n, ast.Call)]
+
+
+def all_options() -> list[TwinOptions]:
+    return [TwinOptions(simulator=s, physical=p, gui=g) for s in SIMULATORS for p in ("emulator", "live")
+            for g in ((False, True) if s == "embedded" else (False,))]
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_compiles(path, tmp_path):
+    py_compile.compile(str(path), cfile=str(tmp_path / "compiled.pyc"), doraise=True)
+
+
+def test_each_launch_file_is_one_call_to_the_shared_description():
+    assert {p.name for p in LAUNCH_FILES} == set(MODES)
+    assert set(MODES.values()) == set(LAUNCH_MODES)
+    for path in LAUNCH_FILES:
+        tree = ast.parse(path.read_text())
+        functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+        assert set(functions) == {"generate_launch_description"}, path.name
+        (statement,) = functions["generate_launch_description"].body
+        assert isinstance(statement, ast.Return) and isinstance(statement.value, ast.Call), path.name
+        assert call_name(statement.value) == "twin_launch_description"
+        assert [literal(a) for a in statement.value.args] == [MODES[path.name]], path.name
+        imported = {(n.module, a.name) for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+        assert imported == {(f"{PACKAGE}.launch_actions", "twin_launch_description")}, path.name
+
+
+@pytest.mark.parametrize("path", [*LAUNCH_CODE, LAUNCH_TEST], ids=lambda p: p.name)
+def test_every_module_imported_is_a_declared_dependency(path):
+    declared = manifest_depends("depend", "exec_depend") | (
+        manifest_depends("test_depend") if path == LAUNCH_TEST else set())
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            modules.add(node.module.split(".")[0])
+    third_party = {m for m in modules if m not in sys.stdlib_module_names and m not in (PACKAGE, "__future__")}
+    missing = {m for m in third_party if MODULE_PACKAGES.get(m, m) not in declared}
+    assert not missing, f"{path.name} imports {missing}, which package.xml does not declare"
+
+
+def test_every_package_executable_command_and_share_file_named_exists():
+    declared = manifest_depends("depend", "exec_depend")
+    scripts = console_scripts()
+    checked_files: set[str] = set()
+    nodes = 0
+    for path in LAUNCH_CODE:
+        for call in calls(path):
+            name = call_name(call)
+            if name == "Node":
+                nodes += 1
+                package, executable = keyword(call, "package"), keyword(call, "executable")
+                if literal(package) is None:
+                    # The twin's own nodes: from graph.NodeSpec, checked against setup.py below.
+                    assert ast.unparse(package) == "spec.package" and ast.unparse(executable) == "spec.executable"
+                    continue
+                assert literal(package) in declared, f"{path.name}: package {literal(package)} is not declared"
+                assert literal(executable) in EXECUTABLES[literal(package)], ast.unparse(call)
+            elif name in ("get_package_share_directory", "FindPackageShare"):
+                package = literal(call.args[0])
+                assert package in declared or package == PACKAGE, f"{path.name}: {ast.unparse(call)}"
+            elif name == "Path" and call.args and isinstance(call.args[0], ast.Call) and \
+                    call_name(call.args[0]) == "get_package_share_directory":
+                package, parts = literal(call.args[0].args[0]), [literal(a) for a in call.args[1:]]
+                assert None not in parts, f"{path.name}: {ast.unparse(call)} is not all literals"
+                assert "/".join(parts) in SHARE_FILES[package], ast.unparse(call)
+                checked_files.add(parts[-1])
+            elif name == "ExecuteProcess":
+                command = literal(keyword(call, "cmd").elts[0])
+                assert command in COMMANDS and COMMANDS[command] in declared, ast.unparse(call)
+    assert nodes >= 4
+    named = {literal(n) for p in LAUNCH_CODE for n in ast.walk(ast.parse(p.read_text()))
+             if literal(n) and literal(n).endswith(DATA_SUFFIXES)}
+    assert named <= checked_files, f"files named but not checked: {named - checked_files}"
+    for options in all_options():
+        for spec in twin_nodes(options):
+            assert spec.package == PACKAGE and spec.executable in scripts, spec
+    for own in (params_file(), bridge.bundled_bridge(), load_world().source, load_description().source):
+        assert own.is_file() and REPO in own.resolve().parents
+
+
+def test_the_launch_test_names_a_launch_file_its_arguments_and_the_gap_topics_that_exist():
+    tree = ast.parse(LAUNCH_TEST.read_text())
+    launch_files = {literal(n) for n in ast.walk(tree) if literal(n) and literal(n).endswith(".launch.py")}
+    assert launch_files == {"twin_headless.launch.py"}
+    assert (REPO / "launch" / "twin_headless.launch.py").is_file()
+    arguments = next(ast.literal_eval(n.value) for n in tree.body
+                     if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "ARGUMENTS")
+    names = {a.name for a in launch_arguments(simulator_of("headless"))}
+    assert {*arguments, "out_dir"} <= names
+    launch_options("gazebo", arguments)
+    monitor = (REPO / PACKAGE / "nodes" / "gap_monitor.py").read_text()
+    gap_topics = {literal(n) for n in ast.walk(tree) if literal(n) and literal(n).startswith("/twin/gap/")}
+    assert len(gap_topics) == 4 and all(f'"{topic}"' in monitor for topic in gap_topics)
+
+
+def test_launch_arguments_mean_what_the_nodes_read():
+    names = [a.name for a in LAUNCH_ARGUMENTS]
+    assert len(names) == len(set(names))
+    defaults = {a.name: a.default for a in LAUNCH_ARGUMENTS}
+    assert (defaults["physical_joint_states"], defaults["physical_odom"]) == (PHYSICAL_JOINT_STATES, PHYSICAL_ODOM)
+    assert launch_options("embedded", {}) == TwinOptions()
+    assert launch_options("gazebo", {}) == TwinOptions(simulator="gazebo")
+
+    options = launch_options("embedded", {
+        "gui": "true", "pacing": "realtime", "base_position_warn": "0.02", "xacro_args": "leg_kp:=2000 arm_kp:=100",
+        "packages": "my_robot=/opt/my_robot", "physical_joint_states": "/joint_states", "joint_map": "/m.yaml"})
+    assert options.gui and options.pacing == "realtime" and options.base_position_warn == 0.02
+    assert options.xacro_mappings() == {"leg_kp": "2000", "arm_kp": "100"}
+    assert options.package_dirs() == {"my_robot": Path("/opt/my_robot")}
+    assert options.remappings == ((PHYSICAL_JOINT_STATES, "/joint_states"),)
+    specs = {s.name: s for s in twin_nodes(options)}
+    assert specs["twin_sync"].parameters["joint_map"] == specs["gap_monitor"].parameters["joint_map"] == "/m.yaml"
+    assert specs["gap_monitor"].parameters["base_position_error"] == 0.04
+    assert all(s.remappings == options.remappings for s in specs.values())
+
+    live = {s.name: s for s in twin_nodes(launch_options("gazebo", {"physical": "live", "robot_name": "atlas"}))}
+    assert set(live) == {"gap_monitor", "twin_sync"}
+    assert all(s.parameters["use_sim_time"] is True for s in live.values())
+    assert live["twin_sync"].parameters["xacro_args"] == ["robot_name:=atlas"]
+    emulated = {s.name: s for s in twin_nodes(launch_options("gazebo", {}))}
+    assert "use_sim_time" not in emulated["physical_emulator"].parameters  # the physical side keeps its clock
+    assert all("use_sim_time" not in s.parameters for s in twin_nodes(launch_options("embedded", {})))
+
+    for simulator, values, message in [
+        ("gazebo", {"physical": "replay"}, "physical"), ("gazebo", {"pacing": "lockstep"}, "unknown"),
+        ("embedded", {"robot_name": "atlas"}, "unknown"), ("embedded", {"gui": "yes"}, "gui"),
+        ("embedded", {"base_position_warn": "-1"}, "positive"), ("embedded", {"xacro_args": "leg_kp"}, "NAME:=")]:
+        with pytest.raises(ValueError, match=message):
+            launch_options(simulator, values)
+
+
+def test_gazebo_launches_pass_the_bridge_file_check_validates(tmp_path):
+    before = os.environ.get("AMENT_PREFIX_PATH")
+    setup = gazebo_setup(launch_options("gazebo", {"out_dir": str(tmp_path)}))
+    assert os.environ.get("AMENT_PREFIX_PATH") == before  # launch_ros finds the installed executables
+    assert (setup.model, setup.world_name) == ("humanoid", "twin")
+    assert setup.bridge_file == bridge.bundled_bridge().resolve() == (REPO / "config" / "bridge.yaml").resolve()
+    assert not (tmp_path / RETARGETED_BRIDGE).exists()
+    # What `digital-twin-gz check` runs when given no --bridge, and the file the launch passes.
+    for path in (None, setup.bridge_file):
+        assert [f for f in checks.check_bridge(path, setup.model, setup.world_name) if f.level != "note"] == []
+    assert setup.gz_sim_args("headless") == ["-s", "-r", "--headless-rendering", str(REPO / "worlds" / "twin.sdf")]
+    assert setup.gz_sim_args("gui") == ["-r", str(REPO / "worlds" / "twin.sdf")]
+
+
+def test_another_robot_and_world_get_a_retargeted_bridge(other_humanoid, tmp_path):
+    urdf, packages = other_humanoid
+    world = tmp_path / "lab.sdf"
+    world.write_text(load_world().source.read_text().replace('<world name="twin">', '<world name="lab">'))
+    out = tmp_path / "out"
+    setup = gazebo_setup(launch_options("gazebo", {
+        "urdf": str(urdf), "packages": " ".join(f"{k}={v}" for k, v in packages.items()), "world": str(world),
+        "out_dir": str(out)}))
+    assert (setup.model, setup.world_name, setup.world_file) == ("other", "lab", world.resolve())
+    assert setup.bridge_file == out / RETARGETED_BRIDGE
+    entries = bridge.load_bridge(setup.bridge_file)
+    assert {e.ros_topic: e.gz_topic for e in entries} == {
+        "/clock": "/clock", "/virtual/joint_states": "/world/lab/model/other/joint_state",
+        "/virtual/odom": "/model/other/odometry", "/virtual/joint_trajectory": "/model/other/joint_trajectory"}
+    bundled = bridge.load_bridge(bridge.bundled_bridge())
+    assert [(e.ros_topic, e.ros_type, e.gz_type, e.direction) for e in entries] == \
+        [(e.ros_topic, e.ros_type, e.gz_type, e.direction) for e in bundled]
+    assert [f for f in checks.check_bridge(setup.bridge_file, "other", "lab") if f.level != "note"] == []
+    # package:// URIs of the description resolve for Gazebo through GZ_SIM_RESOURCE_PATH.
+    (name, share), = packages.items()
+    assert (setup.resource_path / name).resolve() == Path(share).resolve()
+    assert bridge_file_for("humanoid", "twin", tmp_path / "unused") == bridge.bundled_bridge()
+
+
+def test_a_description_whose_gz_topics_do_not_follow_the_model_is_refused(tmp_path):
+    # The bundled xacro names its odometry and trajectory topics after robot_name, its model
+    # (the description's <robot name>) stays 'humanoid': Gazebo and the bridge would not meet.
+    with pytest.raises(GazeboSetupError, match="/model/atlas/odometry"):
+        gazebo_setup(launch_options("gazebo", {"robot_name": "atlas", "out_dir": str(tmp_path)}))
+
+
+def test_the_robot_is_spawned_with_its_feet_on_the_ground(tmp_path):
+    setup = gazebo_setup(launch_options("gazebo", {"out_dir": str(tmp_path)}))
+    standing = Simulator(load_description(), load_world()).state().base_position[2]  # knees bent
+    assert standing < setup.spawn_z < standing + 0.1  # straight legs: a little higher
+
+
+def _children(pid: int) -> dict[int, list[str]]:
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().decode().split("\0")[:-1]
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def test_the_demo_starts_the_embedded_launch_graph(tmp_path):
+    """The demo with its defaults runs the processes twin_embedded.launch.py declares with its defaults."""
+    out = tmp_path / "report"
+    demo = subprocess.Popen([str(BIN / "digital-twin-gz"), "demo", "--duration", "3", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    started: dict[int, list[str]] = {}
+    deadline = time.monotonic() + 180
+    while demo.poll() is None and time.monotonic() < deadline:
+        started |= {pid: argv for pid, argv in _children(demo.pid).items() if argv}
+        time.sleep(0.1)
+    output = demo.communicate(timeout=60)[0]
+    assert demo.returncode == 0, output
+    expected = replace(launch_options(simulator_of("embedded"), {}), out_dir=str(out.resolve()))
+    scripts, by_executable = console_scripts(), {}
+    for argv in started.values():
+        script = next(i for i, arg in enumerate(argv) if Path(arg).parent == BIN and Path(arg).name in scripts)
+        by_executable[Path(argv[script]).name] = argv[script + 1:]
+    assert by_executable == {spec.executable: spec.ros_args(params_file()) for spec in twin_nodes(expected)}
