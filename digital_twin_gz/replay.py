@@ -97,7 +97,7 @@ class _Feed:
     the loop steps the next chunk: MuJoCo releases the GIL while it steps, so on a second
     core the metrics cost the loop next to nothing (``close`` waits for the last chunk)."""
 
-    def __init__(self, recording: PhysicalRecording, times: np.ndarray, base_times: np.ndarray, width: int,
+    def __init__(self, recording: PhysicalRecording, times: np.ndarray, base_times: np.ndarray,
                  tracker: GapTracker) -> None:
         self.recording, self.times, self.base_times, self.tracker = recording, times, base_times, tracker
         base = recording.base
@@ -105,20 +105,14 @@ class _Feed:
         # What gap_monitor ignores: poses with NaN, inf or a zero quaternion, joint samples with NaN or inf.
         self.base_ok = np.isfinite(self.base_poses).all(axis=1) & (np.linalg.norm(base.orientations, axis=1) > 0)
         self.physical_ok = np.isfinite(recording.joints.positions).all(axis=1)
-        self.virtual_times = np.empty(MEASURE_EVERY)
-        self.virtual = np.empty((MEASURE_EVERY, width))
-        self.count = self.first = self.base = 0
+        self.first = self.base = 0
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-gap")
         self._pending: Future | None = None
 
-    def add_virtual(self, stamp: float, pose: np.ndarray) -> None:
-        """A virtual sample: base position, orientation (x, y, z, w), joints (Simulator.pose)."""
-        self.virtual_times[self.count] = stamp
-        self.virtual[self.count] = pose
-        self.count += 1
-
-    def measure(self, end: int) -> None:
-        """Add everything up to physical sample ``end`` (exclusive) and measure."""
+    def measure(self, end: int, virtual_times: np.ndarray, virtual: np.ndarray) -> None:
+        """Add the physical samples up to ``end`` (exclusive) and the virtual samples the loop
+        collected since the last call (rows of base position, orientation x, y, z, w, joints:
+        Simulator.pose), and measure."""
         rows = slice(self.first, end)
         ok = self.physical_ok[rows]
         joints = (self.times[rows][ok], self.recording.joints.positions[rows][ok])
@@ -127,8 +121,7 @@ class _Feed:
         poses = slice(self.base, last)
         ok = self.base_ok[poses]
         base = (self.base_times[poses][ok], self.base_poses[poses][ok])
-        virtual_times, virtual = self.virtual_times[:self.count].copy(), self.virtual[:self.count].copy()
-        self.first, self.base, self.count = end, last, 0
+        self.first, self.base = end, last
         self._wait()
         self._pending = self._worker.submit(self._measure, joints, base, virtual_times, virtual)
 
@@ -165,7 +158,7 @@ def replay(recording: PhysicalRecording, sim: Simulator, tracker: GapTracker,
     # Times relative to the first sample, from integer nanoseconds: exact steps, no epoch rounding.
     origin = joints.stamps_ns[0]
     times = (joints.stamps_ns - origin) * 1e-9
-    feed = _Feed(recording, times, (recording.base.stamps_ns - origin) * 1e-9, 7 + len(names), tracker)
+    feed = _Feed(recording, times, (recording.base.stamps_ns - origin) * 1e-9, tracker)
 
     sim.reset(*start_pose(recording, description.default_positions))
     clock = SimClock()
@@ -174,24 +167,21 @@ def replay(recording: PhysicalRecording, sim: Simulator, tracker: GapTracker,
     gate = SampleGate(description, JointMap(description))
     commands = gate.accept_many(times, names, joints.positions, joints.velocities, joints.efforts)
     stats = ReplayStats(samples=len(joints), clamped=int(commands.clamped.any(axis=1).sum()))
-    index, positions, velocities, efforts = (commands.joint_index, commands.positions, commands.velocities,
-                                             commands.efforts)
-    boundary = MEASURE_EVERY
+    # Chunks of MEASURE_EVERY physical samples: the accepted ones are played, then measured.
+    ends = [*range(MEASURE_EVERY, len(times), MEASURE_EVERY), len(times)]
+    splits = np.searchsorted(commands.rows, ends)
     try:
-        for k, (row, t) in enumerate(zip(commands.rows.tolist(), commands.stamps.tolist())):
-            sim.step_to(clock.sim_time(t + delay))
-            feed.add_virtual(clock.stamp(sim.time), sim.pose())
-            sim.hold(index, positions[k], velocities[k], efforts[k])
-            if row + 1 >= boundary:
-                feed.measure(row + 1)
-                boundary = (row + 1) // MEASURE_EVERY * MEASURE_EVERY + MEASURE_EVERY
-                if progress is not None:
-                    progress(row + 1)
-        feed.measure(len(times))
+        start = 0
+        for end, split in zip(ends, splits.tolist()):
+            rows = slice(start, split)
+            reached, poses = sim.play(clock.sim_time(commands.stamps[rows] + delay), commands.joint_index,
+                                      commands.positions[rows], commands.velocities[rows], commands.efforts[rows])
+            feed.measure(end, clock.stamp(reached), poses)
+            start = split
+            if progress is not None:
+                progress(end)
     finally:
         feed.close()
-    if progress is not None:
-        progress(len(times))
     stats.accepted = gate.accepted
     stats.rejected = dict(gate.rejected)
     return stats

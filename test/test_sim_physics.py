@@ -97,6 +97,36 @@ def test_hold_is_a_one_point_trajectory_reached_at_once(humanoid):
     assert np.array_equal(finals[0], finals[1])
     assert np.abs(finals[0][:len(sim.data.qpos)] - Simulator(humanoid).data.qpos).max() > 0.05  # it moved
 
+
+def test_play_is_step_pose_hold_row_by_row(humanoid):
+    """The replay's batch (``Simulator.play``) against the loop it stands for, starting while
+    a trajectory is still being interpolated (those rows take the per-step path)."""
+    motion = Motion("squat", humanoid, load_roles(humanoid))
+    joints = np.arange(len(humanoid.joint_names))
+    times = np.arange(1, 801) * 0.002 + 0.0004
+    positions = np.array([motion.positions(t) for t in times])
+    velocities = np.gradient(positions, times, axis=0)
+    efforts = np.full_like(positions, 0.3)
+    runs = []
+    for batch in (False, True):
+        sim = Simulator(humanoid)
+        sim.follow(Trajectory(joints, np.array([0.01]), positions[:1]))
+        if batch:
+            reached, poses = sim.play(times, joints, positions, velocities, efforts)
+        else:
+            reached, poses = np.empty(len(times)), []
+            for k, t in enumerate(times):
+                sim.step_to(t)
+                reached[k] = sim.time
+                poses.append(sim.pose().copy())
+                sim.hold(joints, positions[k], velocities[k], efforts[k])
+            poses = np.array(poses)
+        sim.step(10)
+        runs.append((reached, poses, np.concatenate([sim.data.qpos, sim.data.qvel])))
+    for loop, batch in zip(*runs):
+        assert np.array_equal(loop, batch)
+    assert np.ptp(runs[1][1][:, 2]) > 0.01  # the base went down: it squatted
+
 SPINNER = """<?xml version="1.0"?>
 <robot name="spinner">
   <link name="base"><inertial><mass value="500"/><inertia ixx="50" ixy="0" ixz="0" iyy="50" iyz="0" izz="80"/></inertial>

@@ -136,12 +136,22 @@ class TrajectoryController:
             before = (points[k - 1] if points is not None else np.zeros(len(j))) if k > 0 else start
             target[j] = before + weight * (after - before)
 
-    def actuator_input(self, q: np.ndarray, qdot: np.ndarray) -> np.ndarray:
-        """Input of the affine actuators (whose bias is ``-kp q - kd qdot``)."""
-        g = self.gains
-        ctrl = g.position_p_gain * self.target_position + self._kd * self.target_velocity
-        ctrl += self.target_effort
+    def inputs(self, positions: np.ndarray, velocities: np.ndarray, efforts: np.ndarray) -> np.ndarray:
+        """Input of the affine actuators (whose bias is ``-kp q - kd qdot``) for full target
+        vectors, or (k, n) rows of them, without the integral terms."""
+        ctrl = self.gains.position_p_gain * positions + self._kd * velocities
+        ctrl += efforts
         ctrl += self._offset
+        return ctrl
+
+    @property
+    def has_integral_terms(self) -> bool:
+        return self._integral_gains
+
+    def actuator_input(self, q: np.ndarray, qdot: np.ndarray) -> np.ndarray:
+        """Input of the affine actuators for the current targets and state."""
+        g = self.gains
+        ctrl = self.inputs(self.target_position, self.target_velocity, self.target_effort)
         if self._integral_gains:
             self._position_integral += self.dt * (q - self.target_position)
             self._velocity_integral += self.dt * (qdot - self.target_velocity)
