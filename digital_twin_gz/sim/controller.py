@@ -126,7 +126,9 @@ class TrajectoryController:
         columns = (trajectory.positions, trajectory.velocities, trajectory.efforts)
         targets = (self.target_position, self.target_velocity, self.target_effort)
         if elapsed >= times[-1]:
-            self.hold(j, *(points[-1] if points is not None else None for points in columns))
+            velocities, efforts = trajectory.velocities, trajectory.efforts
+            self.hold(j, trajectory.positions[-1], None if velocities is None else velocities[-1],
+                      None if efforts is None else efforts[-1])
             return
         k = int(np.searchsorted(times, elapsed, side="right"))
         t0 = times[k - 1] if k > 0 else 0.0
