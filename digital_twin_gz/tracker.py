@@ -22,7 +22,7 @@ class GapTracker:
     and logs the errors; ``report()`` and ``write()`` make the run's outputs."""
 
     def __init__(self, description: RobotDescription, key_links: list[str] | tuple[str, ...] = (),
-                 roles: JointRoles | None = None, max_gap: float = 0.1) -> None:
+                 roles: JointRoles | None = None, max_gap: float = 0.1, max_wait: float = 1.0) -> None:
         self.description = description
         if not key_links:
             roles = roles or load_roles(description)
@@ -30,7 +30,7 @@ class GapTracker:
         self.meter = gap.GapMeter(description, key_links)
         self.log = gap.GapLog(description.joint_names, self.meter.key_links)
         self.snapshots = SnapshotLog()
-        self.pairing = Pairing(len(description.joint_names), max_gap=max_gap)
+        self.pairing = Pairing(len(description.joint_names), max_gap=max_gap, max_wait=max_wait)
 
     def measure(self) -> gap.GapSamples:
         """Measure every virtual sample that can be paired now; returns the new samples."""

@@ -56,13 +56,14 @@ class GapMonitor(Node):
         self.out_dir = Path(declare("out_dir", "gap_report").value).expanduser()
         record = declare("record", "").value
         max_gap = float(declare("max_gap", 0.1).value)
+        max_wait = float(declare("max_wait", 5.0).value)
         self.watch = StaleWatch(float(declare("stale_timeout", 0.5).value))
         rate = float(declare("publish_rate", 20.0).value)
 
         d = self.description
         self.physical_map = JointMap.load(d, Path(joint_map) if joint_map else None)
         self.virtual_map = JointMap(d)
-        self.tracker = GapTracker(d, links, max_gap=max_gap)
+        self.tracker = GapTracker(d, links, max_gap=max_gap, max_wait=max_wait)
         self._last = {"physical": d.default_positions, "virtual": d.default_positions}
         self.started = time.monotonic()
 
