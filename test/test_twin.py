@@ -36,9 +36,12 @@ def test_the_gap_measures_the_perturbation(tmp_path):
     threshold = 0.05
     rate = yaml.safe_load(params_file().read_text())["physical_emulator"]["ros__parameters"]["rate"]
     for report in (nominal, default):
-        # Most of the physical samples of the run (it starts measuring once the emulator is up).
-        assert report["samples"]["paired"] > 0.6 * rate * 20
-        assert report["motion"] == "tour" and report["duration_s"] > 15
+        samples = report["samples"]
+        assert report["motion"] == "tour" and report["duration_s"] > 10  # the emulator starts last
+        # Most physical samples of the measured span reached gap_monitor and most virtual ones were
+        # paired (on 2 busy cores gap_monitor falls behind: 60-100 % and 89-100 % measured).
+        assert samples["physical_joints"] > 0.5 * rate * report["duration_s"]
+        assert samples["paired"] > 0.8 * samples["virtual_joints"]
     n, d = nominal["base_position_error_m"], default["base_position_error_m"]
     # Nominal: the same physics on both sides, so only the twin's own tracking remains.
     assert n["mean"] < 0.1 * threshold and n["max"] < 0.3 * threshold
