@@ -26,7 +26,6 @@ from digital_twin_gz.gz_control import GazeboControl, SimControlError
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import (DIAGNOSTICS, PHYSICAL_JOINT_STATES, PHYSICAL_ODOM, SET_BASE_POSE,
                                           STATE_QOS, declare_robot, run)
-from digital_twin_gz.startpose import START_WINDOW_S, StartWindow
 from digital_twin_gz.sync import JointMap, SampleError, SampleGate, StaleWatch
 
 SIMULATORS = ("embedded", "gazebo")
@@ -53,7 +52,6 @@ class TwinSync(Node):
         stale_timeout = float(self.declare_parameter("stale_timeout", 0.5).value)
         simulator = self.declare_parameter("simulator", "embedded").value
         self.resync_on_start = bool(self.declare_parameter("resync_on_start", True).value)
-        start_window = float(self.declare_parameter("start_window", START_WINDOW_S).value)
         odom_frame = self.declare_parameter("odom_frame", "odom").value
         if simulator not in SIMULATORS:
             raise ValueError(f"parameter simulator: '{simulator}' is not one of {SIMULATORS}")
@@ -65,7 +63,6 @@ class TwinSync(Node):
         self.topic = topics.joint_trajectory
         self.paused = False
         self.physical_pose: tuple[np.ndarray, np.ndarray] | None = None
-        self.start = StartWindow(start_window)
         self.clamped_samples = 0
         self.started = time.monotonic()
         self._was_stale = False
@@ -93,35 +90,29 @@ class TwinSync(Node):
             self.clamped_samples += 1
             self.get_logger().warning(f"clamped to joint limits: {', '.join(command.clamped)}",
                                       throttle_duration_sec=5.0)
-        if not self.paused and not self.starting:
+        if not self.paused:
             names = [self.gate.description.joint_names[i] for i in command.joint_index]
             self.pub.publish(convert.trajectory_message(command.stamp, names, command.positions, command.velocities,
                                                         command.efforts))
 
-    @property
-    def starting(self) -> bool:
-        """Collecting the start window: the twin waits, at rest, to be put at the start pose."""
-        return self.resync_on_start and self.physical_pose is not None and not self.start.done
-
     def on_odom(self, msg: Odometry) -> None:
+        first = self.physical_pose is None
         self.physical_pose = convert.base_pose(msg)
-        if not self.starting:
+        if not (first and self.resync_on_start):
             return
-        # One resync, to the pose a fit through the start window gives (digital_twin_gz.startpose),
-        # so that one sample's noise does not stay in the whole run. Samples wait until then
-        # (0.02 s): the base is moved while the twin stands at rest, not while its feet work.
-        pose = self.start.add(convert.to_seconds(msg.header.stamp), *self.physical_pose)
-        if pose is None:
-            return
+        # Once, at the first pose, with the joints following from the first samples on. (A
+        # second, finer resync at a pose fitted over the first samples, as replay starts from,
+        # moves the base of a twin already in motion: one nominal demo in three then ended
+        # 20-30 mm off.)
         try:
-            self.resync(f"start, fitted over {self.start.window:g} s", pose)
+            self.resync("start")
         except SimControlError as err:
             self.get_logger().error(f"resync on start failed, the twin starts where it stands: {err}")
 
-    def resync(self, why: str, pose: tuple[np.ndarray, np.ndarray] | None = None) -> str:
+    def resync(self, why: str) -> str:
         if self.physical_pose is None:
             raise SimControlError(f"no physical base pose received on {PHYSICAL_ODOM} yet")
-        position, orientation = pose or self.physical_pose
+        position, orientation = self.physical_pose
         self.control.set_base_pose(position, orientation)
         message = f"virtual base set to the physical base pose ({why}): " + ", ".join(f"{v:.3f}" for v in position)
         self.get_logger().info(message)
