@@ -18,6 +18,7 @@ import numpy as np
 from rich.console import Console
 
 from digital_twin_gz.description import RobotDescription
+from digital_twin_gz.nodes.common import take_ready
 from digital_twin_gz.nodes.teleop import TeleopNode, TeleopOptions
 from digital_twin_gz.roles import JointRoles
 
@@ -172,6 +173,7 @@ def _loop(screen: curses.window, node: TeleopNode, executor, stop: threading.Eve
     next_draw = 0.0
     while not stop.is_set():
         executor.spin_once(timeout_sec=0.01)
+        take_ready(executor)
         redraw = False
         while (key := screen.getch()) != -1:
             if _handle(node, key):

@@ -87,23 +87,34 @@ def run(node_class: type[Node], args: list[str] | None = None) -> Node:
     return node
 
 
-def _drain(executor, node: Node, idle: float = 0.2, limit: float = DRAIN_LIMIT_S) -> None:
-    """Take the messages already queued before finishing (timers stopped), until none comes
-    for ``idle`` s or ``limit`` s have passed. On a busy machine a node runs behind its
-    input: gap_monitor was 2 s behind in a 500 Hz demo on 2 cores, and without this the
-    report and the recording lost that tail."""
+
+def take_ready(executor, wait: float = 0.0, limit: float = 0.02) -> int:
+    """Run the callbacks that are ready, waiting up to ``wait`` s for each next one, until none
+    comes or ``limit`` s have passed; returns how many ran. ``spin_once`` runs one: a loop that
+    also draws a screen or watches a flag falls behind two 500 Hz feeds with it."""
     import time
 
     from rclpy.executors import TimeoutException
 
-    for timer in node.timers:
-        timer.cancel()
     end = time.monotonic() + limit
+    count = 0
     while time.monotonic() < end:
         try:
-            handler, _, _ = executor.wait_for_ready_callbacks(timeout_sec=idle)
+            handler, _, _ = executor.wait_for_ready_callbacks(timeout_sec=wait)
         except TimeoutException:
-            return
+            break
         handler()
         if handler.exception() is not None:
             raise handler.exception()
+        count += 1
+    return count
+
+
+def _drain(executor, node: Node) -> None:
+    """Take the messages already queued before finishing (timers stopped), until none comes
+    for 0.2 s or DRAIN_LIMIT_S have passed. On a busy machine a node runs behind its input:
+    gap_monitor was 2 s behind in a 500 Hz demo on 2 cores, and without this the report and
+    the recording lost that tail."""
+    for timer in node.timers:
+        timer.cancel()
+    take_ready(executor, wait=0.2, limit=DRAIN_LIMIT_S)
