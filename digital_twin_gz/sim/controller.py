@@ -123,13 +123,13 @@ class TrajectoryController:
         j = trajectory.joint_index
         elapsed = now - self._start
         times = trajectory.times
-        columns = (trajectory.positions, trajectory.velocities, trajectory.efforts)
-        targets = (self.target_position, self.target_velocity, self.target_effort)
         if elapsed >= times[-1]:
             velocities, efforts = trajectory.velocities, trajectory.efforts
             self.hold(j, trajectory.positions[-1], None if velocities is None else velocities[-1],
                       None if efforts is None else efforts[-1])
             return
+        columns = (trajectory.positions, trajectory.velocities, trajectory.efforts)
+        targets = (self.target_position, self.target_velocity, self.target_effort)
         k = int(np.searchsorted(times, elapsed, side="right"))
         t0 = times[k - 1] if k > 0 else 0.0
         weight = (elapsed - t0) / (times[k] - t0) if times[k] > t0 else 1.0
@@ -145,10 +145,6 @@ class TrajectoryController:
         ctrl += efforts
         ctrl += self._offset
         return ctrl
-
-    @property
-    def has_integral_terms(self) -> bool:
-        return self._integral_gains
 
     def actuator_input(self, q: np.ndarray, qdot: np.ndarray) -> np.ndarray:
         """Input of the affine actuators for the current targets and state."""
