@@ -33,11 +33,19 @@ def zero_pose_frames(description: RobotDescription) -> dict[str, tuple[np.ndarra
     return frames
 
 
-def _axis_rotations(axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """Rotation matrices (N, 3, 3) about a unit axis by N angles (Rodrigues)."""
-    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
-    s, c = np.sin(angles)[:, None, None], np.cos(angles)[:, None, None]
-    return np.eye(3) + s * k + (1.0 - c) * (k @ k)
+def _skew(axis: np.ndarray) -> np.ndarray:
+    return np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+
+
+def _joint_factors(joint: Joint) -> np.ndarray:
+    """(3, 3 m) blocks whose combination is the joint's rotation after its origin: for a
+    revolute joint ``O (I + sin(q) K + (1 - cos(q)) K^2)`` (Rodrigues) is ``[O, O K, O K^2]``
+    weighted 1, sin(q), 1 - cos(q); a fixed or prismatic joint has ``[O]`` alone."""
+    origin = _origin_rotation(joint)
+    if joint.type in ("revolute", "continuous"):
+        k = _skew(joint.axis)
+        return np.hstack([origin, origin @ k, origin @ k @ k])
+    return origin
 
 
 class ForwardKinematics:
@@ -58,26 +66,32 @@ class ForwardKinematics:
                 link = joint.parent
             chain += [j for j in reversed(path) if j not in chain]
         actuated = {name: k for k, name in enumerate(description.joint_names)}
-        # (joint, origin rotation, index into joint positions or -1 for a fixed joint)
-        self._chain = [(j, _origin_rotation(j), actuated.get(j.name, -1)) for j in chain]
+        # (joint, rotation factors, index into joint positions or -1 for a fixed joint)
+        self._chain = [(j, _joint_factors(j), actuated.get(j.name, -1)) for j in chain]
         self._root = description.root_link
 
     def positions(self, base_position: np.ndarray, base_orientation: np.ndarray,
                   joint_positions: np.ndarray) -> np.ndarray:
         """(N, k, 3) link positions from base positions (N, 3), orientations (N, 4) as
-        x, y, z, w, and joint positions (N, n) in the description's joint order."""
+        x, y, z, w, and joint positions (N, n) in the description's joint order.
+
+        Each joint is one matrix product of all N rotations (stacked as (3 N, 3)) with its
+        constant factors: BLAS does the work, not a loop over N small matrices."""
         base_position = np.atleast_2d(base_position)
+        joint_positions = np.atleast_2d(joint_positions)
         n = len(base_position)
         frames = {self._root: (base_position, Rotation.from_quat(np.atleast_2d(base_orientation)).as_matrix())}
-        for joint, origin, index in self._chain:
+        for joint, factors, index in self._chain:
             position, rotation = frames[joint.parent]
-            position = position + rotation @ joint.xyz
-            rotation = rotation @ origin
+            stacked = rotation.reshape(3 * n, 3)
+            position = position + (stacked @ joint.xyz).reshape(n, 3)
+            products = (stacked @ factors).reshape(n, 3, -1)
+            rotation = products[:, :, :3]
             if index >= 0:
-                q = np.atleast_2d(joint_positions)[:, index]
+                q = joint_positions[:, index, None, None]
                 if joint.type == "prismatic":
-                    position = position + q[:, None] * (rotation @ joint.axis)
+                    position = position + q[:, :, 0] * (rotation @ joint.axis)
                 else:
-                    rotation = rotation @ _axis_rotations(joint.axis, q)
-            frames[joint.child] = (np.broadcast_to(position, (n, 3)), rotation)
+                    rotation = rotation + np.sin(q) * products[:, :, 3:6] + (1.0 - np.cos(q)) * products[:, :, 6:]
+            frames[joint.child] = (position, np.ascontiguousarray(rotation))
         return np.stack([frames[link][0] for link in self.links], axis=1)

@@ -4,11 +4,13 @@ Reading: the physical robot's joint states (sensor_msgs/JointState) and base pos
 (nav_msgs/Odometry, or geometry_msgs/PoseStamped / PoseWithCovarianceStamped, as mocap
 systems publish) come out as numpy arrays in the description's joint order, stamped with
 the messages' header stamps. Sources: an MCAP file (ours, or ``ros2 bag record -s mcap``),
-a rosbag2 directory (sqlite3 or mcap storage) or a bare ``.db3``. Messages are decoded
-with rosbags' type store, so no ROS install is needed. A file damaged part way (a
-recorder killed before it wrote the summary, a corrupt chunk) is read up to the damage
-and says so in ``warnings``; anything else wrong is a :class:`RecordingError` that names
-the file and what is wrong.
+a rosbag2 directory (sqlite3 or mcap storage) or a bare ``.db3``. rosbags reads intact
+recordings through their indexes; an MCAP file it refuses is read record by record with
+mcap's StreamReader. Messages are decoded with rosbags' type store (as arrays where the
+layout repeats), so no ROS install is needed. A file damaged part way (a recorder killed
+before it wrote the summary, a corrupt chunk) is read up to the damage and says so in
+``warnings``; anything else wrong is a :class:`RecordingError` that names the file and
+what is wrong.
 
 Writing: :class:`McapRecorder` writes serialized CDR messages (what rclpy hands a
 ``raw=True`` subscription) into an MCAP file in the ROS 2 profile, as ``ros2 bag record
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+from mcap.reader import make_reader
 from mcap.records import Channel, Header, Message, Metadata, Schema
 from mcap.stream_reader import StreamReader
 from mcap.writer import CompressionType, Writer
@@ -162,8 +165,10 @@ def _scan_mcap(path: Path, wanted: tuple[str, ...], scan: _Scan) -> None:
         scan.damage = f"{path}: damaged or truncated after {sum(counts.values())} messages ({reason})"
 
 
-def _scan_rosbag2(path: Path, wanted: tuple[str, ...], scan: _Scan) -> None:
-    """A rosbag2 directory or ``.db3`` file, through rosbags' reader."""
+def _scan_indexed(path: Path, wanted: tuple[str, ...], scan: _Scan) -> None:
+    """An intact recording through rosbags' reader (its indexes, C decompression, little
+    Python per message): a rosbag2 directory, a ``.db3`` or an ``.mcap`` file. Anything it
+    cannot open is a RecordingError; damage found while reading is recorded in ``scan``."""
     from rosbags.rosbag2 import Reader
 
     try:
@@ -173,6 +178,9 @@ def _scan_rosbag2(path: Path, wanted: tuple[str, ...], scan: _Scan) -> None:
         raise RecordingError(f"{path}: not a readable rosbag2 recording ({type(err).__name__}: {err})") from err
     try:
         for connection in reader.connections:
+            encoding = getattr(connection.ext, "serialization_format", "cdr")
+            if encoding != "cdr":
+                raise RecordingError(f"{path}: topic {connection.topic} is encoded as '{encoding}', not ROS 2 'cdr'")
             scan.topics[connection.topic] = connection.msgtype
             scan.counts[connection.topic] = scan.counts.get(connection.topic, 0) + connection.msgcount
         connections = [c for c in reader.connections if c.topic in wanted]
@@ -186,37 +194,48 @@ def _scan_rosbag2(path: Path, wanted: tuple[str, ...], scan: _Scan) -> None:
             scan.damage = f"{path}: damaged or truncated after {read} messages ({type(err).__name__}: {err})"
     finally:
         reader.close()
+    for file in [path] if path.is_file() else sorted(path.glob("*.mcap")):
+        if file.suffix == ".mcap":
+            scan.metadata.update(_mcap_metadata(file))
+
+
+def _mcap_metadata(path: Path) -> dict[str, str]:
+    """Our metadata record of an MCAP file, through the summary's metadata index."""
+    with open(path, "rb") as stream:
+        records = make_reader(stream).iter_metadata()
+        return {key: value for record in records if record.name == METADATA_NAME
+                for key, value in record.metadata.items()}
 
 
 def _scan(path: Path, wanted: tuple[str, ...] = ()) -> _Scan:
+    """Intact recordings through rosbags; MCAP files it refuses (truncated, without a
+    summary, damaged) record by record, up to the damage."""
     path = Path(path)
     if not path.exists():
         raise RecordingError(f"{path}: no such file or directory")
-    scan = _Scan()
     if path.is_dir():
         files = sorted(path.glob("*.mcap")) + sorted(path.glob("*.db3"))
-        if (path / "metadata.yaml").is_file():
-            try:
-                _scan_rosbag2(path, wanted, scan)
-                return scan
-            except RecordingError:
-                # rosbags needs intact MCAP files; ours reads a truncated one up to the damage.
-                if not any(file.suffix == ".mcap" for file in files):
-                    raise
-                scan = _Scan()
-        # A rosbag2 directory whose recorder died before writing metadata.yaml: read its files.
-        if not files:
+        indexed = (path / "metadata.yaml").is_file()
+        if not (indexed or files):
             raise RecordingError(f"{path}: a directory without metadata.yaml or .mcap/.db3 files: not a rosbag2 "
                                  "recording")
-        for file in files:
-            (_scan_rosbag2 if file.suffix == ".db3" else _scan_mcap)(file, wanted, scan)
-            if scan.damage:
-                break
-        return scan
-    if path.suffix == ".db3":
-        _scan_rosbag2(path, wanted, scan)
     else:
-        _scan_mcap(path, wanted, scan)
+        files = [path]
+        indexed = path.suffix in (".mcap", ".db3")
+    if indexed:
+        scan = _Scan()
+        try:
+            _scan_indexed(path, wanted, scan)
+            return scan
+        except RecordingError:
+            if all(file.suffix == ".db3" for file in files):
+                raise
+    # A file rosbags refuses, or a rosbag2 directory whose recorder died before writing metadata.yaml.
+    scan = _Scan()
+    for file in files:
+        (_scan_indexed if file.suffix == ".db3" else _scan_mcap)(file, wanted, scan)
+        if scan.damage:
+            break
     return scan
 
 
