@@ -214,10 +214,15 @@ def replay(
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("replay", total=None)
 
-        def on_read(recorded) -> None:
-            for warning in recorded.warnings:
-                progress.console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-            progress.update(task, total=len(recorded.joints))
+        warned: set[str] = set()
+
+        def on_read(piece) -> None:
+            for warning in piece.warnings:
+                if warning not in warned:
+                    warned.add(warning)
+                    progress.console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+            if progress.tasks[0].total is None:
+                progress.update(task, total=next(t.count for t in piece.topics if t.name == piece.joint_topic))
 
         try:
             run = replay_file(recording, description, load_world(), out, mapping, joint_states, odom, roles,

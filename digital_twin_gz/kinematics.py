@@ -85,7 +85,7 @@ class ForwardKinematics:
             position, rotation = frames[joint.parent]
             stacked = rotation.reshape(3 * n, 3)
             position = position + (stacked @ joint.xyz).reshape(n, 3)
-            products = (stacked @ factors).reshape(n, 3, -1)
+            products = (stacked @ factors).reshape(n, 3, factors.shape[1])
             rotation = products[:, :, :3]
             if index >= 0:
                 q = joint_positions[:, index, None, None]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
+import mujoco
 import numpy as np
 from PIL import Image
 
@@ -17,6 +18,9 @@ from digital_twin_gz.timeline import PairedStates
 from digital_twin_gz.world import WorldSettings
 
 CAMERAS = ("front", "side")
+# Each view: width, height (px) and the zoom of the cameras' field of view.
+FRAME = (400, 500)
+ZOOM = 1.2
 
 
 @dataclass(frozen=True)
@@ -48,9 +52,11 @@ def render_moments(description: RobotDescription, world: WorldSettings, samples:
                    snapshots: PairedStates) -> list[Picture]:
     """Front and side views, side by side, of each of :func:`gap_moments` (needs an OpenGL
     context: MUJOCO_GL=egl or osmesa without a display). The cameras follow the robot from
-    3 m; the middle of each frame is kept, so the robot fills the picture."""
+    3 m, zoomed in so the robot fills the picture."""
     sim = Simulator(description, world)
-    renderer = FrameRenderer(sim, 800, 600)
+    cameras = [mujoco.mj_name2id(sim.model, mujoco.mjtObj.mjOBJ_CAMERA, name) for name in CAMERAS]
+    sim.model.cam_fovy[cameras] = np.degrees(2 * np.arctan(np.tan(np.radians(sim.model.cam_fovy[cameras]) / 2) / ZOOM))
+    renderer = FrameRenderer(sim, *FRAME)
     ghost = Ghost(sim)
     pictures = []
     try:
@@ -59,10 +65,9 @@ def render_moments(description: RobotDescription, world: WorldSettings, samples:
                       snapshots.physical_base_orientation[k])
             ghost.pose(snapshots.virtual_base_position[k], snapshots.virtual_base_orientation[k],
                        snapshots.virtual_joints[k])
-            frame = np.concatenate([renderer.render(camera, ghost=ghost)[50:550, 200:600] for camera in CAMERAS],
-                                   axis=1)
+            frame = np.concatenate([renderer.render(camera, ghost=ghost) for camera in CAMERAS], axis=1)
             png = io.BytesIO()
-            Image.fromarray(frame).save(png, format="PNG", optimize=True)
+            Image.fromarray(frame).save(png, format="PNG")
             pictures.append(Picture(float(snapshots.times[k] - samples.times[0]), caption, png.getvalue()))
     finally:
         renderer.close()

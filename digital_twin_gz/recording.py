@@ -21,6 +21,7 @@ PlotJuggler and plays with ``ros2 bag play``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -39,6 +40,9 @@ JOINT_STATE = "sensor_msgs/msg/JointState"
 ODOMETRY = "nav_msgs/msg/Odometry"
 BASE_POSE_TYPES = (ODOMETRY, "geometry_msgs/msg/PoseStamped", "geometry_msgs/msg/PoseWithCovarianceStamped")
 METADATA_NAME = "digital_twin_gz"
+# Recording time per piece of stream_physical: short enough that a replay waits little for
+# the first piece, long enough that a piece costs few calls.
+PIECE_SECONDS = 20.0
 
 
 class RecordingError(ValueError):
@@ -165,10 +169,10 @@ def _scan_mcap(path: Path, wanted: tuple[str, ...], scan: _Scan) -> None:
         scan.damage = f"{path}: damaged or truncated after {sum(counts.values())} messages ({reason})"
 
 
-def _scan_indexed(path: Path, wanted: tuple[str, ...], scan: _Scan) -> None:
-    """An intact recording through rosbags' reader (its indexes, C decompression, little
-    Python per message): a rosbag2 directory, a ``.db3`` or an ``.mcap`` file. Anything it
-    cannot open is a RecordingError; damage found while reading is recorded in ``scan``."""
+def _open_indexed(path: Path):
+    """rosbags' reader of an intact recording (its indexes, C decompression, little Python
+    per message): a rosbag2 directory, a ``.db3`` or an ``.mcap`` file; RecordingError if
+    it cannot open it."""
     from rosbags.rosbag2 import Reader
 
     try:
@@ -176,27 +180,44 @@ def _scan_indexed(path: Path, wanted: tuple[str, ...], scan: _Scan) -> None:
         reader.open()
     except Exception as err:  # noqa: BLE001 - rosbags raises many kinds; all mean "cannot open"
         raise RecordingError(f"{path}: not a readable rosbag2 recording ({type(err).__name__}: {err})") from err
-    try:
-        for connection in reader.connections:
-            encoding = getattr(connection.ext, "serialization_format", "cdr")
-            if encoding != "cdr":
-                raise RecordingError(f"{path}: topic {connection.topic} is encoded as '{encoding}', not ROS 2 'cdr'")
-            scan.topics[connection.topic] = connection.msgtype
-            scan.counts[connection.topic] = scan.counts.get(connection.topic, 0) + connection.msgcount
-        connections = [c for c in reader.connections if c.topic in wanted]
-        keep = {topic: scan.messages.setdefault(topic, []) for topic in wanted}
-        read = 0
-        try:
-            for connection, timestamp, data in reader.messages(connections=connections):
-                keep[connection.topic].append((timestamp, data))
-                read += 1
-        except Exception as err:  # noqa: BLE001 - sqlite3 and rosbags errors alike: damage to report
-            scan.damage = f"{path}: damaged or truncated after {read} messages ({type(err).__name__}: {err})"
-    finally:
-        reader.close()
+    return reader
+
+
+def _index(path: Path, reader, scan: _Scan) -> None:
+    """Topics, types and counts from an open reader's index, and our metadata."""
+    for connection in reader.connections:
+        encoding = getattr(connection.ext, "serialization_format", "cdr")
+        if encoding != "cdr":
+            raise RecordingError(f"{path}: topic {connection.topic} is encoded as '{encoding}', not ROS 2 'cdr'")
+        scan.topics[connection.topic] = connection.msgtype
+        scan.counts[connection.topic] = scan.counts.get(connection.topic, 0) + connection.msgcount
     for file in [path] if path.is_file() else sorted(path.glob("*.mcap")):
         if file.suffix == ".mcap":
             scan.metadata.update(_mcap_metadata(file))
+
+
+def _read_window(path: Path, reader, wanted: tuple[str, ...], scan: _Scan, start: int | None = None,
+                 stop: int | None = None) -> None:
+    """The messages of the wanted topics logged in [start, stop) ns (all: None), in log time
+    order; damage found while reading is recorded in ``scan``."""
+    connections = [c for c in reader.connections if c.topic in wanted]
+    keep = {topic: scan.messages.setdefault(topic, []) for topic in wanted}
+    read = 0
+    try:
+        for connection, timestamp, data in reader.messages(connections=connections, start=start, stop=stop):
+            keep[connection.topic].append((timestamp, data))
+            read += 1
+    except Exception as err:  # noqa: BLE001 - sqlite3 and rosbags errors alike: damage to report
+        scan.damage = f"{path}: damaged or truncated after {read} messages ({type(err).__name__}: {err})"
+
+
+def _scan_indexed(path: Path, wanted: tuple[str, ...], scan: _Scan) -> None:
+    reader = _open_indexed(path)
+    try:
+        _index(path, reader, scan)
+        _read_window(path, reader, wanted, scan)
+    finally:
+        reader.close()
 
 
 def _mcap_metadata(path: Path) -> dict[str, str]:
@@ -248,14 +269,15 @@ def _topic_list(scan: _Scan) -> str:
     return ", ".join(f"{t.name} [{t.type}, {t.count}]" for t in scan.listing()) or "none"
 
 
-def _check_topic(path: Path, scan: _Scan, topic: str, types: tuple[str, ...], option: str) -> list[tuple[int, bytes]]:
+def _check_topic(path: Path, scan: _Scan, topic: str, types: tuple[str, ...], option: str,
+                 first: bool = True) -> list[tuple[int, bytes]]:
     if topic not in scan.topics:
         raise RecordingError(f"{path}: no topic {topic} (topics in the recording: {_topic_list(scan)}); "
                              f"choose another with {option}")
     if scan.topics[topic] not in types:
         raise RecordingError(f"{path}: topic {topic} is {scan.topics[topic]}, expected {' or '.join(types)}")
     messages = scan.messages[topic]
-    if not messages:
+    if not messages and first:
         raise RecordingError(f"{path}: topic {topic} has no messages"
                              + (f" before the damage ({scan.damage})" if scan.damage else ""))
     return messages
@@ -263,7 +285,7 @@ def _check_topic(path: Path, scan: _Scan, topic: str, types: tuple[str, ...], op
 
 def _stamps(path: Path, topic: str, header_ns: np.ndarray, log_ns: np.ndarray, warnings: list[str]) -> np.ndarray:
     """Header stamps; the recorder's receive times only when the publisher left every stamp at zero."""
-    if np.any(header_ns != 0):
+    if not len(header_ns) or np.any(header_ns != 0):
         return header_ns
     warnings.append(f"{path}: every message on {topic} has a zero header stamp: using the recording times")
     return log_ns
@@ -421,7 +443,8 @@ def _joint_block(msg, row: int) -> _JointBlock:
 
 
 def _joint_samples(path: Path, topic: str, messages: list[tuple[int, bytes]], description: RobotDescription,
-                   joint_map: JointMap, warnings: list[str]) -> JointSamples:
+                   joint_map: JointMap, warnings: list[str], before: np.ndarray | None = None) -> JointSamples:
+    """``before``: see :func:`_physical`."""
     n = len(description.joint_names)
     count = len(messages)
     positions = np.full((count, n), np.nan)
@@ -452,10 +475,10 @@ def _joint_samples(path: Path, topic: str, messages: list[tuple[int, bytes]], de
     if not usable.all():
         warnings.append(f"{path}: skipped {int((~usable).sum())} messages on {topic} that do not decode or whose "
                         "position count differs from their names")
-    if not usable.any():
+    if not usable.any() and before is None:
         raise RecordingError(f"{path}: no usable message on {topic}")
     missing = [description.joint_names[k] for k in range(n) if k not in covered]
-    if missing:
+    if missing and before is None:
         raise RecordingError(f"{path}: {topic} never reports joints {', '.join(missing)} of robot "
                              f"'{description.name}' (map the recording's names to them with a joint map)")
     positions, velocities, efforts, present = positions[usable], velocities[usable], efforts[usable], present[usable]
@@ -465,7 +488,8 @@ def _joint_samples(path: Path, topic: str, messages: list[tuple[int, bytes]], de
         rows = len(positions)
         last = np.where(present, np.arange(rows)[:, None], -1)
         np.maximum.accumulate(last, axis=0, out=last)
-        held = np.where(last >= 0, positions[np.maximum(last, 0), np.arange(n)], description.default_positions)
+        held = np.where(last >= 0, positions[np.maximum(last, 0), np.arange(n)],
+                        description.default_positions if before is None else before)
         positions = np.where(present, positions, held)
     logs = np.array([log for log, _ in messages], dtype=np.int64)[usable]
     stamps_ns = _stamps(path, topic, stamps[usable], logs, warnings)
@@ -519,12 +543,12 @@ def _decode_poses(datas: list[bytes], kind: str) -> tuple[np.ndarray, np.ndarray
 
 
 def _base_samples(path: Path, topic: str, kind: str, messages: list[tuple[int, bytes]],
-                  warnings: list[str]) -> BaseSamples:
+                  warnings: list[str], first: bool = True) -> BaseSamples:
     stamps, poses, decoded = _decode_poses([data for _, data in messages], kind)
     if not decoded.all():
         warnings.append(f"{path}: skipped {int((~decoded).sum())} messages on {topic} that do not decode")
     usable = decoded & np.isfinite(poses).all(axis=1) & (np.linalg.norm(poses[:, 3:], axis=1) > 0)
-    if not usable.any():
+    if not usable.any() and first:
         raise RecordingError(f"{path}: no usable pose on {topic} (all undecodable, NaN or a zero quaternion)")
     logs = np.array([log for log, _ in messages], dtype=np.int64)
     stamps = _stamps(path, topic, stamps[decoded], logs[decoded], warnings)
@@ -537,13 +561,74 @@ def read_physical(path: Path, description: RobotDescription, joint_map: JointMap
                   joint_topic: str = "/physical/joint_states", base_topic: str = "/physical/odom") -> PhysicalRecording:
     """The physical robot's joint states and base pose from a recording."""
     path = Path(path)
-    scan = _scan(path, (joint_topic, base_topic))
-    joint_messages = _check_topic(path, scan, joint_topic, (JOINT_STATE,), "--joint-states")
-    base_messages = _check_topic(path, scan, base_topic, BASE_POSE_TYPES, "--odom")
+    return _physical(path, _scan(path, (joint_topic, base_topic)), description, joint_map or JointMap(description),
+                     joint_topic, base_topic)
+
+
+def stream_physical(path: Path, description: RobotDescription, joint_map: JointMap | None = None,
+                    joint_topic: str = "/physical/joint_states", base_topic: str = "/physical/odom",
+                    seconds: float = PIECE_SECONDS) -> Iterator[PhysicalRecording]:
+    """The recording as ``read_physical`` reads it, in pieces of about ``seconds`` of log
+    time, each read only when asked for: a replay steps the physics of one piece while the
+    next is read. Joint samples are in stamp order within a piece; joints a message does not
+    name keep their positions across pieces. A piece has samples of both topics, or none
+    usable of one (a mocap dropout). A recording rosbags refuses (damaged, without a summary)
+    comes as one piece, read up to the damage."""
+    path = Path(path)
+    joint_map = joint_map or JointMap(description)
+    wanted = (joint_topic, base_topic)
+    try:
+        reader = _open_indexed(path)
+    except RecordingError:
+        yield read_physical(path, description, joint_map, joint_topic, base_topic)
+        return
+    try:
+        index = _Scan()
+        _index(path, reader, index)
+        before = None
+        for scan in _pieces(path, reader, wanted, index, int(seconds * 1e9)):
+            piece = _physical(path, scan, description, joint_map, joint_topic, base_topic, before)
+            if len(piece.joints):
+                before = piece.joints.positions[-1]
+            yield piece
+    finally:
+        reader.close()
+
+
+def _pieces(path: Path, reader, wanted: tuple[str, ...], index: _Scan, step: int) -> Iterator[_Scan]:
+    """Windows of ``step`` ns of log time, joined until each has messages of every wanted
+    topic; what is left at the end (or before damage) joins the last piece."""
+    def fresh() -> _Scan:
+        return _Scan(dict(index.topics), dict(index.counts), {topic: [] for topic in wanted}, dict(index.metadata))
+
+    done, current = None, fresh()
+    for start in range(reader.start_time, reader.end_time, step):
+        _read_window(path, reader, wanted, current, start, start + step)
+        if current.damage:
+            break
+        if all(current.messages.values()):
+            if done is not None:
+                yield done
+            done, current = current, fresh()
+    if done is None:
+        yield current
+        return
+    for topic, messages in current.messages.items():
+        done.messages[topic] += messages
+    done.damage = current.damage
+    yield done
+
+
+def _physical(path: Path, scan: _Scan, description: RobotDescription, joint_map: JointMap, joint_topic: str,
+              base_topic: str, before: np.ndarray | None = None) -> PhysicalRecording:
+    """The samples of a scan; ``before``: the last joint positions of the piece before
+    (None: this is the first, which must have usable samples of both topics)."""
+    first = before is None
+    joint_messages = _check_topic(path, scan, joint_topic, (JOINT_STATE,), "--joint-states", first)
+    base_messages = _check_topic(path, scan, base_topic, BASE_POSE_TYPES, "--odom", first)
     warnings = [scan.damage + ": replaying what comes before"] if scan.damage else []
-    joints = _joint_samples(path, joint_topic, joint_messages, description, joint_map or JointMap(description),
-                            warnings)
-    base = _base_samples(path, base_topic, scan.topics[base_topic], base_messages, warnings)
+    joints = _joint_samples(path, joint_topic, joint_messages, description, joint_map, warnings, before)
+    base = _base_samples(path, base_topic, scan.topics[base_topic], base_messages, warnings, first)
     return PhysicalRecording(path, joint_topic, base_topic, joints, base, scan.listing(), dict(scan.metadata),
                              tuple(warnings))
 

@@ -14,7 +14,8 @@ same recording through simulators with modified physics.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from digital_twin_gz.description import RobotDescription
 from digital_twin_gz.gap import Thresholds
 from digital_twin_gz.graph import params_file
 from digital_twin_gz.physical import Profile, apply_physics, foot_links
-from digital_twin_gz.recording import PhysicalRecording, read_physical
+from digital_twin_gz.recording import PhysicalRecording, stream_physical
 from digital_twin_gz.roles import JointRoles, load_roles
 from digital_twin_gz.sim import Simulator
 from digital_twin_gz.sim.timebase import SimClock
@@ -94,28 +95,34 @@ class _Feed:
     subscriptions add the same samples one by one; the pairing's result is the same).
 
     Pairing and measuring run on a worker thread, one chunk after the other in order, while
-    the loop steps the next chunk: MuJoCo releases the GIL while it steps, so on a second
-    core the metrics cost the loop next to nothing (``close`` waits for the last chunk)."""
+    the loop steps the next chunk: MuJoCo's rollout releases the GIL, so on a second core
+    the metrics cost the loop next to nothing (``close`` waits for the last chunk)."""
 
-    def __init__(self, recording: PhysicalRecording, times: np.ndarray, base_times: np.ndarray,
-                 tracker: GapTracker) -> None:
-        self.recording, self.times, self.base_times, self.tracker = recording, times, base_times, tracker
-        base = recording.base
-        self.base_poses = np.hstack([base.positions, base.orientations])
-        # What gap_monitor ignores: poses with NaN, inf or a zero quaternion, joint samples with NaN or inf.
-        self.base_ok = np.isfinite(self.base_poses).all(axis=1) & (np.linalg.norm(base.orientations, axis=1) > 0)
-        self.physical_ok = np.isfinite(recording.joints.positions).all(axis=1)
-        self.first = self.base = 0
+    def __init__(self, tracker: GapTracker, origin_ns: int) -> None:
+        self.tracker, self.origin_ns = tracker, origin_ns
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-gap")
         self._pending: Future | None = None
 
+    def start(self, piece: PhysicalRecording) -> np.ndarray:
+        """Take the samples of a piece of the recording; returns its joint sample times (s)."""
+        self.piece = piece
+        base = piece.base
+        self.times = (piece.joints.stamps_ns - self.origin_ns) * 1e-9
+        self.base_times = (base.stamps_ns - self.origin_ns) * 1e-9
+        self.base_poses = np.hstack([base.positions, base.orientations])
+        # What gap_monitor ignores: poses with NaN, inf or a zero quaternion, joint samples with NaN or inf.
+        self.base_ok = np.isfinite(self.base_poses).all(axis=1) & (np.linalg.norm(base.orientations, axis=1) > 0)
+        self.physical_ok = np.isfinite(piece.joints.positions).all(axis=1)
+        self.first = self.base = 0
+        return self.times
+
     def measure(self, end: int, virtual_times: np.ndarray, virtual: np.ndarray) -> None:
-        """Add the physical samples up to ``end`` (exclusive) and the virtual samples the loop
-        collected since the last call (rows of base position, orientation x, y, z, w, joints:
-        Simulator.pose), and measure."""
+        """Add the piece's physical samples up to ``end`` (exclusive; all its base poses at the
+        end of the piece) and the virtual samples the loop collected since the last call (rows
+        of base position, orientation x, y, z, w, joints: Simulator.pose), and measure."""
         rows = slice(self.first, end)
         ok = self.physical_ok[rows]
-        joints = (self.times[rows][ok], self.recording.joints.positions[rows][ok])
+        joints = (self.times[rows][ok], self.piece.joints.positions[rows][ok])
         last = (len(self.base_times) if end == len(self.times)
                 else int(np.searchsorted(self.base_times, self.times[end - 1], side="right")))
         poses = slice(self.base, last)
@@ -147,39 +154,44 @@ class _Feed:
             self._worker.shutdown(cancel_futures=True)
 
 
-def replay(recording: PhysicalRecording, sim: Simulator, tracker: GapTracker,
+def replay(recording: PhysicalRecording | Iterable[PhysicalRecording], sim: Simulator, tracker: GapTracker,
            progress: Callable[[int], None] | None = None, delay: float = 0.0) -> ReplayStats:
     """Drive ``sim`` with the recording and feed ``tracker``; ``progress`` gets the samples done.
+    ``recording``: the whole of it, or its pieces in order (:func:`read_ahead`).
     ``delay`` (s): the virtual robot acts on each sample that long after its stamp (calibration's
     ``latency``); its state is measured then, against the physical robot at that time."""
+    pieces = iter([recording] if isinstance(recording, PhysicalRecording) else recording)
+    first = next(pieces)
     description = sim.description
     names = description.joint_names
-    joints = recording.joints
     # Times relative to the first sample, from integer nanoseconds: exact steps, no epoch rounding.
-    origin = joints.stamps_ns[0]
-    times = (joints.stamps_ns - origin) * 1e-9
-    feed = _Feed(recording, times, (recording.base.stamps_ns - origin) * 1e-9, tracker)
-
-    sim.reset(*start_pose(recording, description.default_positions))
+    feed = _Feed(tracker, first.joints.stamps_ns[0])
+    sim.reset(*start_pose(first, description.default_positions))
     clock = SimClock()
     clock.start_at(0.0, sim.time)
     # The recording is already in the description's joint order (the joint map was applied when reading).
     gate = SampleGate(description, JointMap(description))
-    commands = gate.accept_many(times, names, joints.positions, joints.velocities, joints.efforts)
-    stats = ReplayStats(samples=len(joints), clamped=int(commands.clamped.any(axis=1).sum()))
-    # Chunks of MEASURE_EVERY physical samples: the accepted ones are played, then measured.
-    ends = [*range(MEASURE_EVERY, len(times), MEASURE_EVERY), len(times)]
-    splits = np.searchsorted(commands.rows, ends)
+    stats = ReplayStats()
     try:
-        start = 0
-        for end, split in zip(ends, splits.tolist()):
-            rows = slice(start, split)
-            reached, poses = sim.play(clock.sim_time(commands.stamps[rows] + delay), commands.joint_index,
-                                      commands.positions[rows], commands.velocities[rows], commands.efforts[rows])
-            feed.measure(end, clock.stamp(reached), poses)
-            start = split
-            if progress is not None:
-                progress(end)
+        for piece in itertools.chain([first], pieces):
+            joints = piece.joints
+            times = feed.start(piece)
+            commands = gate.accept_many(times, names, joints.positions, joints.velocities, joints.efforts)
+            stats.clamped += int(commands.clamped.any(axis=1).sum())
+            # Chunks of MEASURE_EVERY physical samples: the accepted ones are played, then measured.
+            ends = [*range(MEASURE_EVERY, len(times), MEASURE_EVERY), len(times)]
+            splits = np.searchsorted(commands.rows, ends)
+            start = 0
+            for end, split in zip(ends, splits.tolist()):
+                rows = slice(start, split)
+                reached, poses = sim.play(clock.sim_time(commands.stamps[rows] + delay), commands.joint_index,
+                                          commands.positions[rows], commands.velocities[rows],
+                                          commands.efforts[rows])
+                feed.measure(end, clock.stamp(reached), poses)
+                start = split
+                if progress is not None:
+                    progress(stats.samples + end)
+            stats.samples += len(times)
     finally:
         feed.close()
     stats.accepted = gate.accepted
@@ -187,12 +199,27 @@ def replay(recording: PhysicalRecording, sim: Simulator, tracker: GapTracker,
     return stats
 
 
+def read_ahead(pieces: Iterator[PhysicalRecording]) -> Iterator[PhysicalRecording]:
+    """The pieces of a recording, the next one read on a worker thread while the caller
+    replays this one (reading and decoding hold the GIL; MuJoCo's rollout does not)."""
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-read")
+    try:
+        pending = reader.submit(next, pieces, None)
+        while (piece := pending.result()) is not None:
+            pending = reader.submit(next, pieces, None)
+            yield piece
+    finally:
+        reader.shutdown(wait=True, cancel_futures=True)
+        pieces.close()
+
+
 @dataclass
 class ReplayRun:
     report: dict
     paths: list[Path]
     stats: ReplayStats
-    recording: PhysicalRecording
+    metadata: dict[str, str]
+    warnings: tuple[str, ...]
 
 
 def replay_file(path: Path, description: RobotDescription, world: WorldSettings, out_dir: Path,
@@ -201,22 +228,30 @@ def replay_file(path: Path, description: RobotDescription, world: WorldSettings,
                 on_read: Callable[[PhysicalRecording], None] | None = None,
                 progress: Callable[[int], None] | None = None,
                 virtual_profile: Profile | None = None) -> ReplayRun:
-    """Read a recording, replay it, write report.json and report.html into ``out_dir``.
-    ``on_read`` sees the recording before the replay starts (warnings, sample count).
-    ``virtual_profile``: physics of the virtual model (a calibrated profile), else the description's."""
-    recording = read_physical(path, description, joint_map, joint_topic, base_topic)
-    if on_read is not None:
-        on_read(recording)
+    """Replay a recording while reading it, write report.json and report.html into ``out_dir``.
+    ``on_read`` sees each piece of the recording as it is read (its warnings; the first one's
+    topic list holds the sample count of the whole). ``virtual_profile``: physics of the
+    virtual model (a calibrated profile), else the description's."""
     settings = monitor_settings()
     tracker = GapTracker(description, settings.key_links, roles, settings.max_gap)
     sim = Simulator(description, world)
     if virtual_profile is not None:
         feet = foot_links(description, roles or load_roles(description))
         apply_physics(sim, virtual_profile.physics, feet, virtual_profile.seed)
-    stats = replay(recording, sim, tracker, progress)
-    meta = recording.metadata
+    seen: list[PhysicalRecording] = []
+
+    def pieces() -> Iterator[PhysicalRecording]:
+        for piece in read_ahead(stream_physical(path, description, joint_map, joint_topic, base_topic)):
+            seen.append(piece)
+            if on_read is not None:
+                on_read(piece)
+            yield piece
+
+    stats = replay(pieces(), sim, tracker, progress)
+    meta = seen[0].metadata
     report = tracker.report(settings.thresholds, profile=meta.get("profile", "unknown"),
                             motion=meta.get("motion", "unknown"), simulator="embedded",
                             source=f"replay of {Path(path).name}"
                                    + (f", virtual model {virtual_profile.name}" if virtual_profile else ""))
-    return ReplayRun(report, tracker.write(out_dir, report, world), stats, recording)
+    warnings = tuple(w for piece in seen for w in piece.warnings)
+    return ReplayRun(report, tracker.write(out_dir, report, world), stats, meta, warnings)

@@ -90,6 +90,12 @@ def test_forward_kinematics_matches_mujoco(description):
     fk = ForwardKinematics(description, links)
     ours = fk.positions(state.base_position[None], state.base_orientation[None], state.joint_positions[None])[0]
     assert np.allclose(ours, sim.link_positions(links), atol=1e-9)
+    # Batches: rows are independent, and an empty batch (a monitor tick that paired nothing) is empty.
+    batch = fk.positions(np.tile(state.base_position, (3, 1)), np.tile(state.base_orientation, (3, 1)),
+                         np.stack([state.joint_positions, description.default_positions, state.joint_positions]))
+    assert np.allclose(batch[0], ours, atol=1e-12) and np.allclose(batch[2], ours, atol=1e-12)
+    assert not np.allclose(batch[1], ours, atol=1e-3)
+    assert fk.positions(np.zeros((0, 3)), np.zeros((0, 4)), np.zeros((0, len(q)))).shape == (0, len(links), 3)
     with pytest.raises(KeyError, match="no_such_link"):
         ForwardKinematics(description, ["no_such_link"])
 

@@ -49,6 +49,6 @@ def test_gap_monitor_records_the_twin_and_the_recording_replays(nodes, probe, tm
 
     # The recording replays through the twin without ROS, with the run's labels.
     run = replay_file(recording, load_description(), load_world(), tmp_path / "replay")
-    assert run.recording.metadata["motion"] == "squat" and run.report["motion"] == "squat"
+    assert run.metadata["motion"] == "squat" and run.report["motion"] == "squat"
     assert run.stats.accepted > 200 and run.report["samples"]["paired"] > 200
     assert run.report["base_position_error_m"]["rms"] < 0.01

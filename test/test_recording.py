@@ -11,7 +11,7 @@ from recordings import emulated, joint_state, odometry, raw_messages, to_rosbag2
 from rosbags.rosbag2 import Reader, StoragePlugin
 
 from digital_twin_gz.description import load_description
-from digital_twin_gz.recording import RecordingError, list_topics, read_physical, typestore
+from digital_twin_gz.recording import RecordingError, list_topics, read_physical, stream_physical, typestore
 from digital_twin_gz.sync import JointMap
 
 TOPICS = {"/physical/joint_states": "sensor_msgs/msg/JointState", "/physical/odom": "nav_msgs/msg/Odometry"}
@@ -118,6 +118,47 @@ def test_names_in_any_order_partial_messages_and_nan(description, tmp_path):
     assert np.array_equal(joints.positions[2], np.r_[values[2][:3], values[1][3:]])
     assert np.isnan(joints.positions[3, 5]) and np.array_equal(np.delete(joints.positions[3], 5), np.delete(values[3], 5))
     assert np.array_equal(joints.positions[4], values[4])
+
+
+def joined(pieces, part, field):
+    return np.concatenate([getattr(getattr(piece, part), field) for piece in pieces])
+
+
+def same_samples(pieces, whole) -> bool:
+    fields = {"joints": ("stamps_ns", "positions", "velocities", "efforts"),
+              "base": ("stamps_ns", "positions", "orientations")}
+    return all(np.array_equal(joined(pieces, part, f), getattr(getattr(whole, part), f), equal_nan=True)
+               for part, names in fields.items() for f in names)
+
+
+def test_read_in_pieces_it_is_the_same_recording(recording, description, tmp_path):
+    """Replay reads the recording piece by piece while it runs (stream_physical): joined,
+    the pieces are what read_physical reads, from an MCAP file and a rosbag2 directory."""
+    whole = read_physical(recording, description)
+    bag = to_rosbag2(recording, tmp_path / "bag", StoragePlugin.SQLITE3)
+    for source in (recording, bag):
+        pieces = list(stream_physical(source, description, seconds=0.5))
+        assert len(pieces) >= 4 and same_samples(pieces, whole)
+        assert pieces[0].metadata == whole.metadata if source == recording else True
+        assert all(piece.topics == whole.topics and not piece.warnings for piece in pieces)
+
+
+def test_pieces_hold_left_out_joints_and_survive_a_mocap_dropout(description, tmp_path):
+    """Joints a message leaves out keep their positions across pieces; a piece whose base
+    poses are all NaN (the mocap lost the robot) is part of the recording, not an error."""
+    names = list(description.joint_names)
+    values = np.random.default_rng(2).uniform(-0.2, 0.2, (300, len(names)))
+    messages = []
+    for k in range(300):
+        messages.append(("/physical/odom", odometry(k, (np.nan, 0.0, 0.93) if 100 <= k < 200 else (0.0, 0.0, 0.93))))
+        messages.append(("/physical/joint_states", joint_state(k, names if k < 150 else names[:3],
+                                                               values[k] if k < 150 else values[k][:3])))
+    path = write_messages(tmp_path / "dropout.mcap", messages)
+    whole = read_physical(path, description)
+    pieces = list(stream_physical(path, description, seconds=0.1))
+    assert len(pieces) == 6 and same_samples(pieces, whole)
+    assert np.isnan(pieces[3].base.positions[:, 0]).all()  # messages 300..399: poses 150..199
+    assert np.array_equal(pieces[5].joints.positions[-1], np.r_[values[299][:3], values[149][3:]])
 
 
 def test_a_truncated_file_is_read_up_to_the_damage(recording, description, tmp_path):
