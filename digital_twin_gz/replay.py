@@ -9,7 +9,9 @@ measure the gap. The virtual robot starts at the first sample's joints and base 
 
 Nothing depends on the wall clock, so a recording always gives the same report. The loop
 takes a prebuilt :class:`~digital_twin_gz.sim.Simulator`, so calibration can replay the
-same recording through simulators with modified physics.
+same recording through simulators with modified physics. Three threads share the work: the
+caller's steps the physics (MuJoCo's rollout, GIL released), one reads the next piece of
+the recording (:func:`read_ahead`), one pairs and measures the last chunk (:class:`_Feed`).
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ class _Feed:
 
     def __init__(self, tracker: GapTracker, origin_ns: int) -> None:
         self.tracker, self.origin_ns = tracker, origin_ns
+        self.piece: PhysicalRecording | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-gap")
         self._pending: Future | None = None
 
