@@ -26,7 +26,12 @@ def test_every_ros_side_topic_of_the_bridge_exists_with_type_and_direction(sim_n
 
     def complete() -> bool:
         topics = probe.topics()
-        return all(e.ros_topic in topics for e in entries) and all(
+        # Discovery names a participant's nodes a moment after its endpoints: wait for the names too.
+        named = all("_NODE_NAME_UNKNOWN_" not in {i.node_name for i in
+                                                   probe.node.get_publishers_info_by_topic(e.ros_topic)
+                                                   + probe.node.get_subscriptions_info_by_topic(e.ros_topic)}
+                    for e in entries)
+        return named and all(e.ros_topic in topics for e in entries) and all(
             (probe.node.count_publishers(e.ros_topic) >= 1 if e.to_ros else True) and
             (probe.node.count_subscribers(e.ros_topic) >= 1 if e.from_ros else True) for e in entries)
 
