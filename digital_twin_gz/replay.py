@@ -222,7 +222,6 @@ class ReplayRun:
     paths: list[Path]
     stats: ReplayStats
     metadata: dict[str, str]
-    warnings: tuple[str, ...]
 
 
 def replay_file(path: Path, description: RobotDescription, world: WorldSettings, out_dir: Path,
@@ -241,20 +240,18 @@ def replay_file(path: Path, description: RobotDescription, world: WorldSettings,
     if virtual_profile is not None:
         feet = foot_links(description, roles or load_roles(description))
         apply_physics(sim, virtual_profile.physics, feet, virtual_profile.seed)
-    seen: list[PhysicalRecording] = []
+    meta: dict[str, str] = {}
 
     def pieces() -> Iterator[PhysicalRecording]:
         for piece in read_ahead(stream_physical(path, description, joint_map, joint_topic, base_topic)):
-            seen.append(piece)
+            meta.update(piece.metadata)  # the recording's, the same in every piece
             if on_read is not None:
                 on_read(piece)
             yield piece
 
     stats = replay(pieces(), sim, tracker, progress)
-    meta = seen[0].metadata
     report = tracker.report(settings.thresholds, profile=meta.get("profile", "unknown"),
                             motion=meta.get("motion", "unknown"), simulator="embedded",
                             source=f"replay of {Path(path).name}"
                                    + (f", virtual model {virtual_profile.name}" if virtual_profile else ""))
-    warnings = tuple(w for piece in seen for w in piece.warnings)
-    return ReplayRun(report, tracker.write(out_dir, report, world), stats, meta, warnings)
+    return ReplayRun(report, tracker.write(out_dir, report, world), stats, meta)
