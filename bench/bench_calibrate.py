@@ -1,7 +1,7 @@
 """Calibration wall time on a 60 s recording, and what it buys.
 
 The recording is made without ROS by the emulated physical robot (default: profile
-``default``, motion ``tour``, 500 Hz; digital_twin_gz.emulated). Then what
+``default``, motion ``tour``, 500 Hz; digital_twin_gz.recording.emulated). Then what
 ``digital-twin-gz calibrate`` does with its default budget: the first 70 % replayed
 through each candidate model, differential evolution with restarts, candidates evaluated
 by a pool of processes; then the gap of the nominal and the fitted model on the last 30 %.
@@ -25,12 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from digital_twin_gz.calibrate import Budget, Calibration, parse_params
-from digital_twin_gz.description import load_description
-from digital_twin_gz.emulated import record_emulated
-from digital_twin_gz.physical import load_profile
-from digital_twin_gz.recording import read_physical
-from digital_twin_gz.world import load_world
+from digital_twin_gz.calibration import Budget, Calibration, parse_params
+from digital_twin_gz.emulator import load_profile
+from digital_twin_gz.recording import read_physical, record_emulated
+from digital_twin_gz.robot import load_description, load_world
 
 
 def main() -> None:
@@ -71,7 +69,7 @@ def main() -> None:
           f"{search['evaluations_per_s']:.2f}/s, {search['evaluations_per_s'] / budget.workers:.2f}/s per worker; "
           f"one evaluation replays {calibration.cut_s:.0f} s at "
           f"{calibration.cut_s * search['evaluations_per_s'] / budget.workers:.0f}x real time per worker")
-    injected = {**{k: v for k, v in vars(profile.physics).items()}, "latency": 0.0}
+    injected = {**dict(vars(profile.physics).items()), "latency": 0.0}
     print(f"{'parameter':<15} {'fitted':>9} {'spread':>9} {'profile':>9}")
     for name, p in report["parameters"].items():
         truth = injected.get(name)

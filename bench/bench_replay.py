@@ -1,7 +1,7 @@
 """Replay speed as a multiple of real time, on a generated 10-minute, 500 Hz recording.
 
 The recording is made without ROS by the emulated physical robot (profile ``default``,
-motion ``tour``) in lockstep (digital_twin_gz.emulated): 300 000 JointState and 300 000
+motion ``tour``) in lockstep (digital_twin_gz.recording.emulated): 300 000 JointState and 300 000
 Odometry messages, exactly what physical_emulator publishes, in our MCAP format. Then
 one run of what ``digital-twin-gz replay`` does, stage by stage, and in the same run the
 bare MuJoCo stepping of the same simulated time as the floor (the machine is shared and
@@ -27,14 +27,12 @@ from pathlib import Path
 
 import mujoco
 
-from digital_twin_gz.description import RobotDescription, load_description
-from digital_twin_gz.emulated import record_emulated
-from digital_twin_gz.physical import load_profile
-from digital_twin_gz.recording import PhysicalRecording, read_physical, stream_physical
+from digital_twin_gz.emulator import load_profile
+from digital_twin_gz.gap import GapTracker
+from digital_twin_gz.recording import PhysicalRecording, read_physical, record_emulated, stream_physical
 from digital_twin_gz.replay import ReplayStats, monitor_settings, read_ahead, replay
+from digital_twin_gz.robot import RobotDescription, WorldSettings, load_description, load_world
 from digital_twin_gz.sim import Simulator
-from digital_twin_gz.tracker import GapTracker
-from digital_twin_gz.world import WorldSettings, load_world
 
 
 def one_round(path: Path, description: RobotDescription, world: WorldSettings,
@@ -95,7 +93,8 @@ def main() -> None:
                        ("read", walls["read"]), ("mujoco", walls["mujoco"])):
         share = f"{wall / total:7.0%}" if name in ("replay", "report") else f"{'':>7}"
         worst = f"{spread[name]:8.1f}" if name in spread else f"{'':>8}"
-        print(f"{name:<8} {wall:8.1f} {worst} {duration / wall:12.1f} {share} {wall / len(recording.joints) * 1e6:10.1f}")
+        per_sample = wall / len(recording.joints) * 1e6
+        print(f"{name:<8} {wall:8.1f} {worst} {duration / wall:12.1f} {share} {per_sample:10.1f}")
     print(f"replay speed: {duration / total:.1f}x real time (target >= 20x); reading and replaying cost "
           f"{walls['replay'] / walls['mujoco']:.2f}x bare MuJoCo stepping, the whole {total / walls['mujoco']:.2f}x")
 

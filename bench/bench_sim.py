@@ -18,9 +18,8 @@ import time
 import mujoco
 import numpy as np
 
-from digital_twin_gz.description import load_description
-from digital_twin_gz.motions import Motion
-from digital_twin_gz.roles import load_roles
+from digital_twin_gz.emulator import Motion
+from digital_twin_gz.robot import load_description, load_roles
 from digital_twin_gz.sim import Simulator, Trajectory
 
 

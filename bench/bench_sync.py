@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digital_twin_gz.graph import NodeSpec, params_file
-from digital_twin_gz.rosenv import Domain, NodeProcess
+from digital_twin_gz.robot import params_file
+from digital_twin_gz.run import Domain, NodeProcess, NodeSpec
 
 RATES = (100, 500, 1000)
 PATHS = {"relay": "/relay/joint_trajectory", "sync": "/virtual/joint_trajectory", "loop": "/virtual/joint_states"}
@@ -92,9 +92,9 @@ def publish(domain_id: int, seconds: float, subscribers: int) -> dict[int, tuple
     import rclpy
     from sensor_msgs.msg import JointState
 
-    from digital_twin_gz.description import load_description
     from digital_twin_gz.nodes import convert
     from digital_twin_gz.nodes.common import STATE_QOS
+    from digital_twin_gz.robot import load_description
 
     description = load_description()
     context = rclpy.Context()

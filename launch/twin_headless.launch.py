@@ -3,7 +3,7 @@
 ros2 launch digital_twin_gz twin_headless.launch.py profile:=nominal
 """
 
-from digital_twin_gz.launch_actions import twin_launch_description
+from digital_twin_gz.run.launch_actions import twin_launch_description
 
 
 def generate_launch_description():

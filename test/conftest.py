@@ -46,7 +46,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 @pytest.fixture
 def domain(tmp_path):
-    from digital_twin_gz.rosenv import Domain
+    from digital_twin_gz.run import Domain
 
     held = Domain(tmp_path)
     yield held
@@ -56,8 +56,7 @@ def domain(tmp_path):
 @pytest.fixture
 def nodes(domain, tmp_path):
     """Start node processes on the test's domain; all are stopped (SIGINT) at teardown."""
-    from digital_twin_gz.graph import NodeSpec
-    from digital_twin_gz.rosenv import NodeProcess
+    from digital_twin_gz.run import NodeProcess, NodeSpec
 
     started: list[NodeProcess] = []
 

@@ -8,11 +8,9 @@ from pathlib import Path
 import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
-from digital_twin_gz.description import load_description
-from digital_twin_gz.emulated import EPOCH_NS, record_emulated
-from digital_twin_gz.physical import load_profile
-from digital_twin_gz.recording import JOINT_STATE, ODOMETRY, McapRecorder, typestore
-from digital_twin_gz.world import load_world
+from digital_twin_gz.emulator import load_profile
+from digital_twin_gz.recording import EPOCH_NS, JOINT_STATE, ODOMETRY, McapRecorder, record_emulated, typestore
+from digital_twin_gz.robot import load_description, load_world
 
 
 def emulated(path: Path, profile: str = "default", motion: str = "squat", seconds: float = 3.0) -> Path:

@@ -58,7 +58,8 @@ def other_humanoid_urdf() -> str:
             parts += [_joint(f"{side}{name}", parent, child, xyz, axis, lower, upper, effort),
                       _link(child, mass, size, z)]
             parent = child
-        arm = [("ShoulderPitch", "0 1 0", f"0 {s * 0.18} 0.34", -2.5, 1.0, 50, f"{side}Clavicle", 0.3, (0.04,) * 3, 0.0),
+        arm = [("ShoulderPitch", "0 1 0", f"0 {s * 0.18} 0.34", -2.5, 1.0, 50, f"{side}Clavicle", 0.3, (0.04,) * 3,
+                0.0),
                ("ShoulderRoll", "1 0 0", "0 0 0", -0.3 if s > 0 else -2.0, 2.0 if s > 0 else 0.3, 50,
                 f"{side}Humerus", 1.6, (0.07, 0.07, 0.26), -0.13),
                ("ElbowRoll", "0 1 0", "0 0 -0.26", -2.2, 0.0, 30, f"{side}Radius", 1.0, (0.06, 0.06, 0.24), -0.12),

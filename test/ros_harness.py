@@ -1,6 +1,6 @@
 """Real ROS 2 for the tests: a probe node on the test's private DDS domain.
 
-Each test holds a domain id (digital_twin_gz.rosenv), so parallel test runs on one
+Each test holds a domain id (digital_twin_gz.run.rosenv), so parallel test runs on one
 machine never share a domain, and discovery stays on localhost.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from digital_twin_gz.rosenv import Domain
+from digital_twin_gz.run import Domain
 
 
 class Probe:

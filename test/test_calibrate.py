@@ -11,18 +11,28 @@ from conftest import cli
 from recordings import emulated
 from sensor_msgs.msg import JointState
 
-from digital_twin_gz.calibrate import (Budget, Calibration, Candidate, Evaluator, calibrated_urdf, gain_xacro_args,
-                                       training_part)
-from digital_twin_gz.description import load_description, parse_description
-from digital_twin_gz.emulated import record_emulated
+from digital_twin_gz.calibration import (
+    Budget,
+    Calibration,
+    Candidate,
+    Evaluator,
+    calibrated_urdf,
+    gain_xacro_args,
+    training_part,
+)
+from digital_twin_gz.emulator import (
+    MeasurementPerturbation,
+    PhysicsPerturbation,
+    Profile,
+    apply_physics,
+    foot_links,
+    load_profile,
+)
 from digital_twin_gz.gap import key_links
-from digital_twin_gz.graph import TwinOptions, twin_nodes
-from digital_twin_gz.physical import (MeasurementPerturbation, PhysicsPerturbation, Profile, apply_physics,
-                                      foot_links, load_profile)
-from digital_twin_gz.recording import read_physical
-from digital_twin_gz.roles import load_roles
+from digital_twin_gz.recording import read_physical, record_emulated
+from digital_twin_gz.robot import load_description, load_roles, load_world, parse_description
+from digital_twin_gz.run import TwinOptions, twin_nodes
 from digital_twin_gz.sim import Simulator
-from digital_twin_gz.world import load_world
 
 # The perturbation to recover. Squats: the load on the legs changes with the mass, and the
 # feet creep on the floor (soft contact) by an amount that depends on their friction.

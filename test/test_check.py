@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from conftest import cli, require_tool
-
-from digital_twin_gz import checks
 from robots import other_humanoid_urdf
+
+from digital_twin_gz.gazebo import checks
 
 
 @pytest.fixture(autouse=True)
@@ -129,4 +129,5 @@ def test_bridge_with_bad_direction_and_missing_field(tmp_path, repo):
     bridge.write_text((repo / "config" / "bridge.yaml").read_text().replace("direction: ROS_TO_GZ", "direction: UP"))
     assert any("direction 'UP'" in f.message for f in checks.check_bridge(bridge, "humanoid", "twin"))
     bridge.write_text("- ros_topic_name: /clock\n  gz_topic_name: /clock\n")
-    assert "line 1: entry lacks ros_type_name, gz_type_name" in checks.check_bridge(bridge, "humanoid", "twin")[0].message
+    findings = checks.check_bridge(bridge, "humanoid", "twin")
+    assert "line 1: entry lacks ros_type_name, gz_type_name" in findings[0].message

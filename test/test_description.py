@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digital_twin_gz.description import (JSP_PLUGIN, JTC_PLUGIN, ODOM_PLUGIN, DescriptionError,
-                                         load_description, parse_description)
-from digital_twin_gz.kinematics import zero_pose_frames
+from digital_twin_gz.robot import (
+    JSP_PLUGIN,
+    JTC_PLUGIN,
+    ODOM_PLUGIN,
+    DescriptionError,
+    load_description,
+    parse_description,
+    zero_pose_frames,
+)
 
 
 @pytest.fixture(scope="module")

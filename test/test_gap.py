@@ -9,12 +9,10 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from digital_twin_gz import gap
-from digital_twin_gz.description import load_description
-from digital_twin_gz.kinematics import ForwardKinematics
-from digital_twin_gz.report import build_report, summary_table, write_report
-from digital_twin_gz.roles import load_roles
+from digital_twin_gz.gap import build_report, summary_table, write_report
+from digital_twin_gz.robot import ForwardKinematics, load_description, load_roles
 from digital_twin_gz.sim import Simulator
-from digital_twin_gz.timeline import Pairing, PairedStates, SnapshotLog, Stream
+from digital_twin_gz.twin import PairedStates, Pairing, SnapshotLog, Stream
 
 KEY_LINKS = ["l_sole_link", "r_sole_link", "l_hand_link", "r_hand_link", "head_link"]
 

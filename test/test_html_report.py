@@ -11,13 +11,12 @@ from conftest import require_tool
 from PIL import Image
 from recordings import emulated
 
-from digital_twin_gz import html_report
-from digital_twin_gz.description import load_description
+from digital_twin_gz.gap import GapTracker
+from digital_twin_gz.gap import html as html_report
 from digital_twin_gz.recording import read_physical
 from digital_twin_gz.replay import monitor_settings, replay
+from digital_twin_gz.robot import load_description, load_world
 from digital_twin_gz.sim import Simulator
-from digital_twin_gz.tracker import GapTracker
-from digital_twin_gz.world import load_world
 
 
 @pytest.fixture(scope="module")

@@ -18,21 +18,31 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import BIN, REPO
 from lxml import etree
 
-from conftest import BIN, REPO
-from digital_twin_gz import bridge, checks
-from digital_twin_gz.description import load_description
-from digital_twin_gz.graph import (LAUNCH_ARGUMENTS, PACKAGE, SIMULATORS, TwinOptions, launch_arguments,
-                                   launch_options, params_file, twin_nodes)
-from digital_twin_gz.gz_launch import (LAUNCH_MODES, RETARGETED_BRIDGE, GazeboSetupError, bridge_file_for,
-                                       gazebo_setup, simulator_of)
+from digital_twin_gz.gazebo import bridge, checks
 from digital_twin_gz.nodes.common import PHYSICAL_JOINT_STATES, PHYSICAL_ODOM
+from digital_twin_gz.robot import load_description, load_world, params_file
+from digital_twin_gz.run import (
+    LAUNCH_ARGUMENTS,
+    LAUNCH_MODES,
+    PACKAGE,
+    RETARGETED_BRIDGE,
+    SIMULATORS,
+    GazeboSetupError,
+    TwinOptions,
+    bridge_file_for,
+    gazebo_setup,
+    launch_arguments,
+    launch_options,
+    simulator_of,
+    twin_nodes,
+)
 from digital_twin_gz.sim import Simulator
-from digital_twin_gz.world import load_world
 
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
-LAUNCH_CODE = [*LAUNCH_FILES, REPO / PACKAGE / "launch_actions.py"]
+LAUNCH_CODE = [*LAUNCH_FILES, REPO / PACKAGE / "run" / "launch_actions.py"]
 LAUNCH_TEST = REPO / "test" / "test_twin_launch.py"
 MODES = {"twin_embedded.launch.py": "embedded", "twin_gazebo.launch.py": "gui",
          "twin_headless.launch.py": "headless"}
@@ -102,7 +112,7 @@ def test_each_launch_file_is_one_call_to_the_shared_description():
         assert call_name(statement.value) == "twin_launch_description"
         assert [literal(a) for a in statement.value.args] == [MODES[path.name]], path.name
         imported = {(n.module, a.name) for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
-        assert imported == {(f"{PACKAGE}.launch_actions", "twin_launch_description")}, path.name
+        assert imported == {(f"{PACKAGE}.run.launch_actions", "twin_launch_description")}, path.name
 
 
 @pytest.mark.parametrize("path", [*LAUNCH_CODE, LAUNCH_TEST], ids=lambda p: p.name)

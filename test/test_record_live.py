@@ -7,10 +7,8 @@ import json
 from rosbags.rosbag2 import Reader
 from std_msgs.msg import Float64
 
-from digital_twin_gz.description import load_description
-from digital_twin_gz.graph import params_file
 from digital_twin_gz.replay import replay_file
-from digital_twin_gz.world import load_world
+from digital_twin_gz.robot import load_description, load_world, params_file
 
 KEY_LINKS = ("l_sole_link", "r_sole_link", "l_hand_link", "r_hand_link", "head_link")
 RECORDED = {

@@ -10,9 +10,9 @@ from mcap.reader import make_reader
 from recordings import emulated, joint_state, odometry, raw_messages, to_rosbag2, write_messages
 from rosbags.rosbag2 import Reader, StoragePlugin
 
-from digital_twin_gz.description import load_description
 from digital_twin_gz.recording import RecordingError, list_topics, read_physical, stream_physical, typestore
-from digital_twin_gz.sync import JointMap
+from digital_twin_gz.robot import load_description
+from digital_twin_gz.twin import JointMap
 
 TOPICS = {"/physical/joint_states": "sensor_msgs/msg/JointState", "/physical/odom": "nav_msgs/msg/Odometry"}
 
@@ -59,7 +59,7 @@ def test_our_mcap_is_what_ros2_bag_record_writes(recording):
         reader = make_reader(stream)
         assert reader.get_header().profile == "ros2"
         summary = reader.get_summary()
-        assert {s.name: s.encoding for s in summary.schemas.values()} == {t: "ros2msg" for t in TOPICS.values()}
+        assert {s.name: s.encoding for s in summary.schemas.values()} == dict.fromkeys(TOPICS.values(), "ros2msg")
         assert {c.topic: c.message_encoding for c in summary.channels.values()} == dict.fromkeys(TOPICS, "cdr")
         counts = summary.statistics.channel_message_counts
         assert sum(counts.values()) == summary.statistics.message_count > 1500
@@ -116,7 +116,8 @@ def test_names_in_any_order_partial_messages_and_nan(description, tmp_path):
     assert np.array_equal(joints.positions[1], values[1])
     # A message naming three joints: the others hold their last reported positions.
     assert np.array_equal(joints.positions[2], np.r_[values[2][:3], values[1][3:]])
-    assert np.isnan(joints.positions[3, 5]) and np.array_equal(np.delete(joints.positions[3], 5), np.delete(values[3], 5))
+    assert np.isnan(joints.positions[3, 5])
+    assert np.array_equal(np.delete(joints.positions[3], 5), np.delete(values[3], 5))
     assert np.array_equal(joints.positions[4], values[4])
 
 
@@ -218,7 +219,7 @@ def test_missing_topic_lists_the_topics_there(recording, description):
 
 
 def test_joints_that_do_not_match_the_robot(recording, description, other_humanoid, tmp_path):
-    from digital_twin_gz.description import load_description as load
+    from digital_twin_gz.robot import load_description as load
 
     urdf, packages = other_humanoid
     other = load(urdf, packages=packages)

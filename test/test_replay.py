@@ -7,18 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
 from conftest import cli
 from recordings import emulated
+from scipy.spatial.transform import Rotation
 
-from digital_twin_gz.description import load_description
-from digital_twin_gz.physical import PhysicsPerturbation, apply_physics
+from digital_twin_gz.emulator import PhysicsPerturbation, apply_physics
+from digital_twin_gz.gap import GapTracker
 from digital_twin_gz.recording import BaseSamples, JointSamples, PhysicalRecording, read_physical, stream_physical
 from digital_twin_gz.replay import monitor_settings, read_ahead, replay, start_pose
+from digital_twin_gz.robot import load_description, load_world
 from digital_twin_gz.sim import Simulator
-from digital_twin_gz.startpose import StartWindow, pose_at_start
-from digital_twin_gz.tracker import GapTracker
-from digital_twin_gz.world import load_world
+from digital_twin_gz.twin import StartWindow, pose_at_start
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +116,7 @@ def test_cli_replay_says_what_is_wrong(recordings, tmp_path):
 def test_bulk_feeding_and_pose_match_what_the_live_nodes_use(description):
     """Replay hands samples to the pairing in bulk and reads the robot with Simulator.pose:
     the same as one ``add`` per message and Simulator.state."""
-    from digital_twin_gz.timeline import Pairing
+    from digital_twin_gz.twin import Pairing
 
     rng = np.random.default_rng(0)
     times = np.cumsum(rng.uniform(-0.001, 0.003, 400))  # some samples go back in time

@@ -9,8 +9,8 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from digital_twin_gz import bridge
-from digital_twin_gz.description import load_description
+from digital_twin_gz.gazebo import bridge
+from digital_twin_gz.robot import load_description
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ import pytest
 from scipy.integrate import solve_ivp
 from scipy.spatial.transform import Rotation
 
-from digital_twin_gz.description import load_description, parse_description
-from digital_twin_gz.motions import Motion
-from digital_twin_gz.roles import load_roles
+from digital_twin_gz.emulator import Motion
+from digital_twin_gz.robot import load_description, load_roles, parse_description
 from digital_twin_gz.sim import Simulator, Trajectory, TrajectoryController
 from digital_twin_gz.sim.view import FrameRenderer, Ghost
 
@@ -129,13 +128,16 @@ def test_play_is_step_pose_hold_row_by_row(humanoid):
 
 SPINNER = """<?xml version="1.0"?>
 <robot name="spinner">
-  <link name="base"><inertial><mass value="500"/><inertia ixx="50" ixy="0" ixz="0" iyy="50" iyz="0" izz="80"/></inertial>
+  <link name="base"><inertial><mass value="500"/>
+    <inertia ixx="50" ixy="0" ixz="0" iyy="50" iyz="0" izz="80"/></inertial>
     <collision><origin xyz="0 0 0.05"/><geometry><box size="1.5 1.5 0.1"/></geometry></collision></link>
   <link name="arm"><inertial><origin xyz="0.2 0 0"/><mass value="2.0"/>
     <inertia ixx="0.001" ixy="0" ixz="0" iyy="0.01" iyz="0" izz="0.01"/></inertial></link>
   <joint name="spin" type="revolute"><parent link="base"/><child link="arm"/><origin xyz="0 0 0.2"/>
-    <axis xyz="0 0 1"/><limit lower="-3" upper="3" effort="{effort}" velocity="10"/><dynamics damping="{damping}"/></joint>
-  <gazebo><plugin filename="gz-sim-joint-trajectory-controller-system" name="gz::sim::systems::JointTrajectoryController">
+    <axis xyz="0 0 1"/><limit lower="-3" upper="3" effort="{effort}" velocity="10"/>
+    <dynamics damping="{damping}"/></joint>
+  <gazebo><plugin filename="gz-sim-joint-trajectory-controller-system"
+                  name="gz::sim::systems::JointTrajectoryController">
     <joint_name>spin</joint_name><initial_position>0</initial_position>
     <position_p_gain>{kp}</position_p_gain><position_d_gain>{kd}</position_d_gain>
     <position_cmd_min>-{effort}</position_cmd_min><position_cmd_max>{effort}</position_cmd_max>

@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digital_twin_gz.description import load_description
-from digital_twin_gz.gz_control import GazeboControl, SimControlError
-from digital_twin_gz.motions import Motion
-from digital_twin_gz.physical import PhysicalRobot, ProfileError, apply_physics, foot_links, load_profile
-from digital_twin_gz.roles import load_roles
+from digital_twin_gz.emulator import Motion, PhysicalRobot, ProfileError, apply_physics, foot_links, load_profile
+from digital_twin_gz.gazebo import GazeboControl, SimControlError
+from digital_twin_gz.robot import load_description, load_roles
 from digital_twin_gz.sim import Simulator
-from digital_twin_gz.sync import JointMap, JointMapError, SampleError, SampleGate, StaleWatch
+from digital_twin_gz.twin import JointMap, JointMapError, SampleError, SampleGate, StaleWatch
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,16 @@ import time
 
 import numpy as np
 import pytest
+from conftest import BIN, cli, require_tool
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 from trajectory_msgs.msg import JointTrajectory
 
-from conftest import BIN, cli, require_tool
-from digital_twin_gz.description import load_description
-from digital_twin_gz.graph import params_file
-from digital_twin_gz.mirror import MirrorLimiter
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import STATE_QOS
+from digital_twin_gz.robot import load_description, params_file
+from digital_twin_gz.teleop import MirrorLimiter
 
 SPEED = 0.25  # teleop's default fraction of the velocity limits
 MIRROR_RATE = 50.0

@@ -5,12 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digital_twin_gz import motions
-from digital_twin_gz.description import load_description
-from digital_twin_gz.mirror import MirrorGate, MirrorLimiter
-from digital_twin_gz.roles import load_roles
-from digital_twin_gz.teleop import FALLBACK_VELOCITY, STEPS, Teleop, Ticks, joint_speeds, limit_step
-from digital_twin_gz.teleop_ui import bar, joint_row
+from digital_twin_gz.emulator import motions
+from digital_twin_gz.robot import load_description, load_roles
+from digital_twin_gz.teleop import (
+    FALLBACK_VELOCITY,
+    STEPS,
+    MirrorGate,
+    MirrorLimiter,
+    Teleop,
+    Ticks,
+    joint_speeds,
+    limit_step,
+)
+from digital_twin_gz.teleop.ui import bar, joint_row
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +157,8 @@ def test_presets_follow_roles_and_wave_plays_then_returns(description, roles, te
     squat = roles.apply(default, motions.squat(0.5, period=1.0))
     legs = [description.index(n) for n in ("l_hip_pitch", "l_knee_pitch", "l_ankle_pitch", "r_knee_pitch")]
     assert teleop.goal[legs] == pytest.approx(squat[legs])
-    assert teleop.goal[description.index("l_knee_pitch")] == pytest.approx(default[description.index("l_knee_pitch")] + 0.9)
+    knee = description.index("l_knee_pitch")
+    assert teleop.goal[knee] == pytest.approx(default[knee] + 0.9)
     teleop.preset("arms up")
     shoulder = description.index("l_shoulder_pitch")
     assert teleop.goal[shoulder] == pytest.approx(-2.5)

@@ -9,17 +9,16 @@ import signal
 import numpy as np
 import pytest
 import yaml
+from conftest import cli
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from conftest import cli
-from digital_twin_gz.description import load_description
-from digital_twin_gz.graph import params_file
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import STATE_QOS
+from digital_twin_gz.robot import load_description, params_file
 
 
 def _demo(tmp_path, profile: str, *extra: str) -> dict:
@@ -78,7 +77,8 @@ def test_killing_the_physical_robot_is_reported_and_the_report_is_still_written(
     probe.wait_for(lambda: len(gaps) > 40, timeout=30, what="gap samples")
     emulator.stop(signal.SIGKILL)
     diagnostics.clear()
-    probe.wait_for(lambda: any(s.level == b"\x02" and "stale" in s.message for s in _statuses(diagnostics, "twin_sync")),
+    probe.wait_for(lambda: any(s.level == b"\x02" and "stale" in s.message
+                               for s in _statuses(diagnostics, "twin_sync")),
                    timeout=10, what="twin_sync to report the stale feed")
     probe.wait_for(lambda: any("stale" in s.message for s in _statuses(diagnostics, "gap_monitor")),
                    timeout=10, what="gap_monitor to report the stale feed")

@@ -25,7 +25,6 @@ import launch_testing.actions
 import launch_testing.asserts
 import rclpy
 import yaml
-from launch import LaunchDescription
 from launch.actions import IncludeLaunchDescription, SetEnvironmentVariable
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from nav_msgs.msg import Odometry
@@ -33,10 +32,10 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
-from digital_twin_gz.bridge import bundled_bridge, load_bridge, virtual_topics
-from digital_twin_gz.graph import params_file
-from digital_twin_gz.rosenv import Domain
-from digital_twin_gz.share import share_dir
+from digital_twin_gz.gazebo import bundled_bridge, load_bridge, virtual_topics
+from digital_twin_gz.robot import params_file, share_dir
+from digital_twin_gz.run import Domain
+from launch import LaunchDescription
 
 STARTUP_TIMEOUT = 180.0  # s: Gazebo loads, the robot is spawned, then the twin's nodes start
 SETTLE = 5.0  # s: the spawned robot bends its knees into its standing pose

@@ -2,7 +2,7 @@
 
 Every motion starts and ends each cycle in the default pose, so motions can be strung
 together (``tour``) without jumps. Angles are rotations about world axes (see
-:mod:`digital_twin_gz.roles`), so a squat bends every humanoid's knees forward.
+:mod:`digital_twin_gz.robot.roles`), so a squat bends every humanoid's knees forward.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.roles import JointRoles
+from digital_twin_gz.robot import JointRoles, RobotDescription
 
 Offsets = Callable[[float], dict[str, float]]
 

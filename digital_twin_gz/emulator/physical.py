@@ -17,13 +17,10 @@ import mujoco
 import numpy as np
 import yaml
 
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.motions import Motion
-from digital_twin_gz.roles import JointRoles
-from digital_twin_gz.share import share_dir
+from digital_twin_gz.emulator.motions import Motion
+from digital_twin_gz.robot import JointRoles, RobotDescription, WorldSettings, share_dir
 from digital_twin_gz.sim import Simulator, Trajectory
 from digital_twin_gz.sim.simulator import RobotState
-from digital_twin_gz.world import WorldSettings
 
 
 class ProfileError(ValueError):

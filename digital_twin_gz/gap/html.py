@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digital_twin_gz.gap import GapSamples
-from digital_twin_gz.pictures import Picture
+from digital_twin_gz.gap.metrics import GapSamples
+from digital_twin_gz.gap.pictures import Picture
 
 # Plot colours (the screenshot test looks for them).
 POSITION_COLOR = "#1f6fd1"
@@ -193,7 +193,8 @@ def render_html(report: dict, samples: GapSamples, pictures: list[Picture], pict
                            [_stat_row(link, s, 1.0) for link, s in report["key_link_position_error_mm"].items()])]
     joints = sorted(report["per_joint_position_error_rad"].items(), key=lambda kv: -(kv[1]["rms"] or 0.0))
     out += ["<h2>Per-joint position error</h2>",
-            bar_chart([(name, (s["rms"] or math.nan) * deg, (s["max"] or math.nan) * deg) for name, s in joints], "deg"),
+            bar_chart([(name, (s["rms"] or math.nan) * deg, (s["max"] or math.nan) * deg) for name, s in joints],
+                      "deg"),
             _table(["joint (deg)", "mean", "rms", "p95", "max"], [_stat_row(name, s, deg) for name, s in joints])]
     crossings = report["threshold_crossings"]
     out.append("<h2>Threshold crossings (base position)</h2>")

@@ -1,6 +1,6 @@
 """Reality-gap metrics: how far the simulated robot is from the physical one.
 
-Pure numpy, vectorised over samples. Inputs are :class:`~digital_twin_gz.timeline.PairedStates`
+Pure numpy, vectorised over samples. Inputs are :class:`~digital_twin_gz.twin.timeline.PairedStates`
 (both robots at the same times); outputs are per-sample errors, windowed statistics,
 OK/WARN/ERROR levels against thresholds, and the report that users' scripts read.
 """
@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.kinematics import ForwardKinematics
-from digital_twin_gz.timeline import PairedStates
+from digital_twin_gz.robot import ForwardKinematics, RobotDescription
+from digital_twin_gz.twin import PairedStates
 
 OK, WARN, ERROR = 0, 1, 2
 LEVEL_NAMES = ("OK", "WARN", "ERROR")
@@ -64,7 +63,8 @@ class Thresholds:
             unit = "m" if metric == "base_position" else "rad"
             warn, error = getattr(self, f"{metric}_warn_{unit}"), getattr(self, f"{metric}_error_{unit}")
             if not 0 < warn <= error:
-                raise ValueError(f"thresholds: need 0 < {metric}_warn_{unit} ({warn}) <= {metric}_error_{unit} ({error})")
+                raise ValueError(f"thresholds: need 0 < {metric}_warn_{unit} ({warn}) "
+                                 f"<= {metric}_error_{unit} ({error})")
 
     def levels(self, base_position_m: float, base_orientation_rad: float) -> tuple[int, int]:
         return (level(base_position_m, self.base_position_warn_m, self.base_position_error_m),
@@ -117,7 +117,8 @@ def key_links(description: RobotDescription, roles_of_joints: dict[str, int]) ->
     for candidates in ends:
         role = next((r for r in candidates if r in roles_of_joints), None)
         if role is not None:
-            found.append(_deepest_below(description, description.joints[description.joint_names[roles_of_joints[role]]].child))
+            joint = description.joints[description.joint_names[roles_of_joints[role]]]
+            found.append(_deepest_below(description, joint.child))
     head = next((r for r in ("neck_pitch", "neck_yaw") if r in roles_of_joints), None)
     if head is not None:
         found.append(description.joints[description.joint_names[roles_of_joints[head]]].child)
@@ -152,9 +153,10 @@ class GapLog:
     def samples(self) -> GapSamples:
         if self._merged is None:
             n, k = len(self.joint_names), len(self.key_links)
-            parts = self._chunks or [GapSamples(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, n)), np.zeros((0, k)))]
-            self._merged = GapSamples(*(np.concatenate([getattr(p, f) for p in parts])
-                                        for f in ("times", "base_position_m", "base_orientation_rad", "joint_rad", "link_mm")))
+            empty = GapSamples(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, n)), np.zeros((0, k)))
+            parts = self._chunks or [empty]
+            columns = ("times", "base_position_m", "base_orientation_rad", "joint_rad", "link_mm")
+            self._merged = GapSamples(*(np.concatenate([getattr(p, f) for p in parts]) for f in columns))
             self._chunks = [self._merged] if self._chunks else []
         return self._merged
 
@@ -167,7 +169,8 @@ class GapLog:
         if len(s) == 0:
             return s
         k = int(np.searchsorted(s.times, s.times[-1] - seconds, side="left"))
-        return GapSamples(s.times[k:], s.base_position_m[k:], s.base_orientation_rad[k:], s.joint_rad[k:], s.link_mm[k:])
+        return GapSamples(s.times[k:], s.base_position_m[k:], s.base_orientation_rad[k:], s.joint_rad[k:],
+                          s.link_mm[k:])
 
 
 def drift_rate(times: np.ndarray, base_position_m: np.ndarray) -> float:
@@ -184,7 +187,8 @@ def summarise(samples: GapSamples, joint_names: tuple[str, ...], key_links: tupl
         "base_orientation_error_rad": _stat_dict(stats(samples.base_orientation_rad)),
         "per_joint_position_error_rad": _per_name(stats(samples.joint_rad), joint_names),
         "key_link_position_error_mm": _per_name(stats(samples.link_mm), key_links),
-        "mpjpe_mm": _stat_dict(stats(samples.link_mm.mean(axis=1) if samples.link_mm.shape[1] else np.zeros(len(samples)))),
+        "mpjpe_mm": _stat_dict(stats(samples.link_mm.mean(axis=1) if samples.link_mm.shape[1]
+                                     else np.zeros(len(samples)))),
         "drift_rate_m_per_s": _num(drift_rate(samples.times, samples.base_position_m)),
     }
 

@@ -10,12 +10,11 @@ import mujoco
 import numpy as np
 from PIL import Image
 
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.gap import GapSamples
+from digital_twin_gz.gap.metrics import GapSamples
+from digital_twin_gz.robot import RobotDescription, WorldSettings
 from digital_twin_gz.sim import Simulator
 from digital_twin_gz.sim.view import FrameRenderer, Ghost
-from digital_twin_gz.timeline import PairedStates
-from digital_twin_gz.world import WorldSettings
+from digital_twin_gz.twin import PairedStates
 
 CAMERAS = ("front", "side")
 # Each view: width, height (px) and the zoom of the cameras' field of view.

@@ -22,10 +22,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.gap import LEVEL_NAMES, GapLog, GapSamples, Thresholds, summarise
-from digital_twin_gz.timeline import PairedStates, PairingCounts
-from digital_twin_gz.world import WorldSettings
+from digital_twin_gz.gap.metrics import LEVEL_NAMES, GapLog, GapSamples, Thresholds, summarise
+from digital_twin_gz.robot import RobotDescription, WorldSettings
+from digital_twin_gz.twin import PairedStates, PairingCounts
 
 SCHEMA = "digital_twin_gz.report/1"
 
@@ -57,7 +56,7 @@ def build_report(log: GapLog, counts: PairingCounts, thresholds: Thresholds, *, 
         "simulator": simulator,
         "source": source,
         "duration_s": duration,
-        "samples": {"paired": counts.paired, "unpaired": counts.unpaired, **{k: v for k, v in counts.samples.items()},
+        "samples": {"paired": counts.paired, "unpaired": counts.unpaired, **dict(counts.samples.items()),
                     "out_of_order": dict(counts.out_of_order)},
         "status": LEVEL_NAMES[status],
         **metrics,
@@ -85,7 +84,8 @@ def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
 def summary_table(report: dict, worst_joints: int = 5) -> Table:
     """The reality gap at a glance: base, key links, and the joints furthest apart."""
     table = Table(title=f"Reality gap: {report['robot']} · profile {report['profile']} · motion {report['motion']} · "
-                        f"{report['duration_s']:.1f} s, {report['samples']['paired']} paired samples · {report['status']}")
+                        f"{report['duration_s']:.1f} s, {report['samples']['paired']} paired samples · "
+                        f"{report['status']}")
     table.add_column("metric")
     for name in ("mean", "rms", "p95", "max"):
         table.add_column(name, justify="right")
@@ -110,15 +110,15 @@ def write_outputs(out_dir: Path, report: dict, samples: GapSamples, snapshots: P
                   description: RobotDescription, world: WorldSettings) -> list[Path]:
     """Everything a run leaves behind: ``report.json`` and ``report.html`` with pictures of the
     largest gaps. Pictures need OpenGL; without it the HTML says why they are missing."""
-    from digital_twin_gz.html_report import write_html
-    from digital_twin_gz.pictures import render_moments
+    from digital_twin_gz.gap.html import write_html
+    from digital_twin_gz.gap.pictures import render_moments
 
     paths = [write_report(report, out_dir)]
     pictures, note = [], ""
     if snapshots is not None and len(samples):
         try:
             pictures = render_moments(description, world, samples, snapshots)
-        except Exception as err:  # noqa: BLE001 - a missing GL context must not cost the report
+        except Exception as err:
             note = f"rendering failed ({type(err).__name__}: {err}); set MUJOCO_GL=egl or osmesa on a machine " \
                    "without a display"
     paths.append(write_html(out_dir, report, samples, pictures, note))

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from digital_twin_gz import gap
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.report import build_report, write_outputs
-from digital_twin_gz.roles import JointRoles, load_roles
-from digital_twin_gz.timeline import Pairing, SnapshotLog
-from digital_twin_gz.world import WorldSettings
+from digital_twin_gz.gap import metrics as gap
+from digital_twin_gz.gap.report import build_report, write_outputs
+from digital_twin_gz.robot import JointRoles, RobotDescription, WorldSettings, load_roles
+from digital_twin_gz.twin import Pairing, SnapshotLog
 
 
 class GapTracker:

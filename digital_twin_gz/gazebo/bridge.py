@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from digital_twin_gz.share import share_dir
+from digital_twin_gz.robot import share_dir
 
 DIRECTIONS = ("BIDIRECTIONAL", "GZ_TO_ROS", "ROS_TO_GZ")
 REQUIRED = ("ros_topic_name", "gz_topic_name", "ros_type_name", "gz_type_name")
@@ -50,8 +50,8 @@ def bundled_bridge() -> Path:
 
 @lru_cache(maxsize=1)
 def type_pairs() -> frozenset[tuple[str, str]]:
-    """The (ROS type, gz type) pairs ros_gz_bridge converts (data/ros_gz_bridge_types.yaml)."""
-    table = yaml.safe_load((Path(__file__).parent / "data" / "ros_gz_bridge_types.yaml").read_text())
+    """The (ROS type, gz type) pairs ros_gz_bridge converts (ros_gz_bridge_types.yaml beside this module)."""
+    table = yaml.safe_load((Path(__file__).parent / "ros_gz_bridge_types.yaml").read_text())
     return frozenset((ros, gz) for ros, gzs in table.items() for gz in ([gzs] if isinstance(gzs, str) else gzs))
 
 
@@ -131,7 +131,8 @@ class VirtualTopics:
 def virtual_topics(entries: list[BridgeEntry]) -> VirtualTopics:
     """Find each contract role in the bridge entries by its ROS type and direction."""
     wanted = {"clock": ("rosgraph_msgs/msg/Clock", True), "joint_states": ("sensor_msgs/msg/JointState", True),
-              "odom": ("nav_msgs/msg/Odometry", True), "joint_trajectory": ("trajectory_msgs/msg/JointTrajectory", False)}
+              "odom": ("nav_msgs/msg/Odometry", True),
+              "joint_trajectory": ("trajectory_msgs/msg/JointTrajectory", False)}
     found = {}
     for role, (ros_type, to_ros) in wanted.items():
         match = [e for e in entries if e.ros_type == ros_type and (e.to_ros if to_ros else e.from_ros)]

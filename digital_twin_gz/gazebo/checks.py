@@ -16,10 +16,19 @@ from pathlib import Path
 
 from lxml import etree
 
-from digital_twin_gz import bridge
-from digital_twin_gz.description import JTC_PLUGIN, DescriptionError, RobotDescription, expand_xacro, load_description
-from digital_twin_gz.share import PackageNotFound, resolve_uri
-from digital_twin_gz.world import WorldError, bundled_world, load_world
+from digital_twin_gz.gazebo import bridge
+from digital_twin_gz.robot import (
+    JTC_PLUGIN,
+    DescriptionError,
+    PackageNotFound,
+    RobotDescription,
+    WorldError,
+    bundled_world,
+    expand_xacro,
+    load_description,
+    load_world,
+    resolve_uri,
+)
 
 INSTALL_HINT = "apt-get install --no-install-recommends libsdformat-dev ignition-tools liburdfdom-tools"
 
@@ -85,7 +94,7 @@ def _check_urdf_tool(urdf_file: Path, shown_as: str) -> list[Finding]:
     result = _run(_tool(["check_urdf"]), str(urdf_file))
     if result.returncode == 0:
         return []
-    lines = [l for l in (result.stderr + result.stdout).splitlines() if l.strip()]
+    lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
     return [Finding("error", shown_as, "check_urdf: " + "; ".join(lines[-4:]))]
 
 

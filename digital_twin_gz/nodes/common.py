@@ -7,9 +7,8 @@ from pathlib import Path
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from digital_twin_gz import bridge
-from digital_twin_gz.description import RobotDescription, load_description
-from digital_twin_gz.world import WorldSettings, load_world
+from digital_twin_gz.gazebo import bridge
+from digital_twin_gz.robot import RobotDescription, WorldSettings, load_description, load_world
 
 # Reliable like ros_gz_bridge's publishers (depth 10 there), and deep: a subscriber held up
 # for a while (a busy machine, a report being written) takes the samples late, not never.

@@ -11,7 +11,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from digital_twin_gz.physical import Measurement
+from digital_twin_gz.emulator import Measurement
 from digital_twin_gz.sim import RobotState, Trajectory, TrajectoryError
 
 

@@ -20,10 +20,10 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from digital_twin_gz.emulator import apply_physics, foot_links, load_profile
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import RESET, SET_BASE_POSE, STATE_QOS, declare_robot, run
-from digital_twin_gz.physical import apply_physics, foot_links, load_profile
-from digital_twin_gz.roles import load_roles
+from digital_twin_gz.robot import load_roles
 from digital_twin_gz.sim import Simulator, TrajectoryError
 from digital_twin_gz.sim.timebase import SimClock
 

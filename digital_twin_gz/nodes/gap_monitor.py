@@ -1,7 +1,7 @@
 """gap_monitor: the reality gap between the physical robot and its twin, live and as a report.
 
 Pairs every virtual joint-state sample with the physical state at the same stamp
-(:mod:`digital_twin_gz.timeline`), measures the errors (:mod:`digital_twin_gz.gap`),
+(:mod:`digital_twin_gz.twin.timeline`), measures the errors (:mod:`digital_twin_gz.gap.metrics`),
 publishes them under /twin/gap/ and windowed statistics with OK/WARN/ERROR on
 /diagnostics, and on shutdown (Ctrl-C included) writes ``report.json`` into ``out_dir``
 and prints the summary table.
@@ -29,13 +29,19 @@ from std_msgs.msg import Float64
 from trajectory_msgs.msg import JointTrajectory
 
 from digital_twin_gz import gap
+from digital_twin_gz.gap import GapTracker, print_summary
 from digital_twin_gz.nodes import convert
-from digital_twin_gz.nodes.common import (DIAGNOSTICS, PHYSICAL_JOINT_STATES, PHYSICAL_ODOM, STATE_QOS,
-                                          declare_robot, declare_strings, run)
+from digital_twin_gz.nodes.common import (
+    DIAGNOSTICS,
+    PHYSICAL_JOINT_STATES,
+    PHYSICAL_ODOM,
+    STATE_QOS,
+    declare_robot,
+    declare_strings,
+    run,
+)
 from digital_twin_gz.nodes.recorder import TopicRecorder
-from digital_twin_gz.report import print_summary
-from digital_twin_gz.sync import JointMap, SampleError, StaleWatch
-from digital_twin_gz.tracker import GapTracker
+from digital_twin_gz.twin import JointMap, SampleError, StaleWatch
 
 
 class GapMonitor(Node):
@@ -81,8 +87,9 @@ class GapMonitor(Node):
         self.create_timer(1.0 / rate, self.on_measure)
         self.recorder = None
         if record:
-            recorded = [(PHYSICAL_JOINT_STATES, JointState), (PHYSICAL_ODOM, Odometry), (topics.joint_states, JointState),
-                        (topics.odom, Odometry), (topics.joint_trajectory, JointTrajectory),
+            recorded = [(PHYSICAL_JOINT_STATES, JointState), (PHYSICAL_ODOM, Odometry),
+                        (topics.joint_states, JointState), (topics.odom, Odometry),
+                        (topics.joint_trajectory, JointTrajectory),
                         *((f"/twin/gap/{name}", Float64) for name in ("base_position", "base_orientation", "mpjpe")),
                         ("/twin/gap/joint_position", JointState),
                         *((f"/twin/gap/key_link/{link}", Float64) for link in self.pub_links)]
@@ -116,7 +123,8 @@ class GapMonitor(Node):
             self.get_logger().warning(f"ignored a {side} base pose with NaN, inf or a zero quaternion",
                                       throttle_duration_sec=1.0)
             return
-        if not self.tracker.pairing.add_base(f"{side}_base", convert.to_seconds(msg.header.stamp), position, orientation):
+        stamp = convert.to_seconds(msg.header.stamp)
+        if not self.tracker.pairing.add_base(f"{side}_base", stamp, position, orientation):
             self.get_logger().warning(f"ignored an out-of-order sample on {side}_base", throttle_duration_sec=1.0)
 
     def on_physical_joints(self, msg: JointState) -> None:

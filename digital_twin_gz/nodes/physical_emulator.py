@@ -18,12 +18,17 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from digital_twin_gz.motions import Motion
+from digital_twin_gz.emulator import Measurement, Motion, PhysicalRobot, load_profile
 from digital_twin_gz.nodes import convert
-from digital_twin_gz.nodes.common import (PHYSICAL_COMMANDS, PHYSICAL_JOINT_STATES, PHYSICAL_ODOM, STATE_QOS,
-                                          declare_robot, run)
-from digital_twin_gz.physical import Measurement, PhysicalRobot, load_profile
-from digital_twin_gz.roles import load_roles
+from digital_twin_gz.nodes.common import (
+    PHYSICAL_COMMANDS,
+    PHYSICAL_JOINT_STATES,
+    PHYSICAL_ODOM,
+    STATE_QOS,
+    declare_robot,
+    run,
+)
+from digital_twin_gz.robot import load_roles
 from digital_twin_gz.sim import TrajectoryError
 
 

@@ -1,7 +1,7 @@
 """twin_sync: pushes the physical robot's measured joint states into the virtual robot.
 
 Each sample on /physical/joint_states is mapped (joint map), checked and clamped
-(:mod:`digital_twin_gz.sync`) and sent on /virtual/joint_trajectory with its stamp.
+(:mod:`digital_twin_gz.twin.sync`) and sent on /virtual/joint_trajectory with its stamp.
 ``~/set_paused`` (std_srvs/SetBool) lets teleop take the virtual robot; ``~/resync``
 (std_srvs/Trigger) puts the virtual base at the physical base pose. Stale feeds and
 rejected samples are reported on /diagnostics.
@@ -22,11 +22,18 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from digital_twin_gz.gap import ERROR, OK, WARN
-from digital_twin_gz.gz_control import GazeboControl, SimControlError
+from digital_twin_gz.gazebo import GazeboControl, SimControlError
 from digital_twin_gz.nodes import convert
-from digital_twin_gz.nodes.common import (DIAGNOSTICS, PHYSICAL_JOINT_STATES, PHYSICAL_ODOM, SET_BASE_POSE,
-                                          STATE_QOS, declare_robot, run)
-from digital_twin_gz.sync import JointMap, SampleError, SampleGate, StaleWatch
+from digital_twin_gz.nodes.common import (
+    DIAGNOSTICS,
+    PHYSICAL_JOINT_STATES,
+    PHYSICAL_ODOM,
+    SET_BASE_POSE,
+    STATE_QOS,
+    declare_robot,
+    run,
+)
+from digital_twin_gz.twin import JointMap, SampleError, SampleGate, StaleWatch
 
 SIMULATORS = ("embedded", "gazebo")
 
@@ -151,7 +158,8 @@ class TwinSync(Node):
         age = self.watch.age(now)
         if age is None:
             waited = now - self.started
-            return (WARN if waited > self.watch.timeout else OK), f"waiting for the first sample on {PHYSICAL_JOINT_STATES}"
+            level = WARN if waited > self.watch.timeout else OK
+            return level, f"waiting for the first sample on {PHYSICAL_JOINT_STATES}"
         if self.watch.stale(now):
             return ERROR, f"stale: no sample on {PHYSICAL_JOINT_STATES} for {age:.2f} s"
         if self.paused:

@@ -1,6 +1,6 @@
 """A recording of the emulated physical robot, made without ROS.
 
-The physical robot (:class:`~digital_twin_gz.physical.PhysicalRobot`: a perturbed copy of
+The physical robot (:class:`~digital_twin_gz.emulator.physical.PhysicalRobot`: a perturbed copy of
 the model performing a motion) runs in lockstep, and each measurement becomes one
 /physical/joint_states and one /physical/odom message, as physical_emulator publishes
 them live: stamped with the robot's clock at the moment of measurement, received
@@ -15,12 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.motions import Motion
-from digital_twin_gz.physical import PhysicalRobot, Profile
-from digital_twin_gz.recording import JOINT_STATE, ODOMETRY, McapRecorder, typestore
-from digital_twin_gz.roles import JointRoles, load_roles
-from digital_twin_gz.world import WorldSettings
+from digital_twin_gz.emulator import Motion, PhysicalRobot, Profile
+from digital_twin_gz.recording.samples import JOINT_STATE, ODOMETRY, typestore
+from digital_twin_gz.recording.writer import McapRecorder
+from digital_twin_gz.robot import JointRoles, RobotDescription, WorldSettings, load_roles
 
 # Stamps start at a wall-clock-like epoch, as a real robot's do (2023-11-14 22:13:20 UTC).
 EPOCH_NS = 1_700_000_000 * 1_000_000_000

@@ -1,4 +1,4 @@
-"""Recordings of the twin's topics: MCAP files and rosbag2 directories, without ROS.
+"""Reading recordings of the physical robot: MCAP files and rosbag2 directories, without ROS.
 
 Reading: the physical robot's joint states (sensor_msgs/JointState) and base pose
 (nav_msgs/Odometry, or geometry_msgs/PoseStamped / PoseWithCovarianceStamped, as mocap
@@ -11,102 +11,36 @@ layout repeats), so no ROS install is needed. A file damaged part way (a recorde
 before it wrote the summary, a corrupt chunk) is read up to the damage and says so in
 ``warnings``; anything else wrong is a :class:`RecordingError` that names the file and
 what is wrong.
-
-Writing: :class:`McapRecorder` writes serialized CDR messages (what rclpy hands a
-``raw=True`` subscription) into an MCAP file in the ROS 2 profile, as ``ros2 bag record
--s mcap`` does: profile ``ros2``, ``ros2msg`` schemas, ``cdr`` messages, chunked with
-zstd, with statistics and indexes in the summary. It opens in Foxglove, Lichtblick and
-PlotJuggler and plays with ``ros2 bag play``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 from mcap.reader import make_reader
 from mcap.records import Channel, Header, Message, Metadata, Schema
 from mcap.stream_reader import StreamReader
-from mcap.writer import CompressionType, Writer
 
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.sync import JointMap, SampleError
+from digital_twin_gz.recording.cdr import decode_joint_states, decode_poses
+from digital_twin_gz.recording.samples import (
+    BASE_POSE_TYPES,
+    JOINT_STATE,
+    METADATA_NAME,
+    BaseSamples,
+    JointSamples,
+    PhysicalRecording,
+    RecordingError,
+    Topic,
+)
+from digital_twin_gz.robot import RobotDescription
+from digital_twin_gz.twin import JointMap, SampleError
 
-JOINT_STATE = "sensor_msgs/msg/JointState"
-ODOMETRY = "nav_msgs/msg/Odometry"
-BASE_POSE_TYPES = (ODOMETRY, "geometry_msgs/msg/PoseStamped", "geometry_msgs/msg/PoseWithCovarianceStamped")
-METADATA_NAME = "digital_twin_gz"
 # Recording time per piece of stream_physical: short enough that a replay waits little for
 # the first piece, long enough that a piece costs few calls.
 PIECE_SECONDS = 20.0
-
-
-class RecordingError(ValueError):
-    """A recording that cannot be used; the message names the file and what is wrong."""
-
-
-@cache
-def typestore():
-    """rosbags' store of the standard ROS 2 message types (definitions and CDR codecs)."""
-    from rosbags.typesys import Stores, get_typestore
-
-    return get_typestore(Stores.LATEST)
-
-
-@dataclass(frozen=True)
-class Topic:
-    name: str
-    type: str
-    count: int
-
-
-@dataclass(frozen=True)
-class JointSamples:
-    """Joint samples in stamp order: ``positions``, ``velocities`` and ``efforts`` are (N, n) in
-    the description's order; NaN where the message had NaN, and velocities/efforts NaN where
-    the message did not carry them."""
-
-    stamps_ns: np.ndarray
-    positions: np.ndarray
-    velocities: np.ndarray
-    efforts: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.stamps_ns)
-
-
-@dataclass(frozen=True)
-class BaseSamples:
-    """Base poses in stamp order: positions (M, 3), orientations (M, 4) x, y, z, w."""
-
-    stamps_ns: np.ndarray
-    positions: np.ndarray
-    orientations: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.stamps_ns)
-
-
-@dataclass(frozen=True)
-class PhysicalRecording:
-    """The physical side of a recording, ready to drive the twin."""
-
-    source: Path
-    joint_topic: str
-    base_topic: str
-    joints: JointSamples
-    base: BaseSamples
-    topics: tuple[Topic, ...]
-    metadata: dict[str, str] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def duration(self) -> float:
-        return float(self.joints.stamps_ns[-1] - self.joints.stamps_ns[0]) * 1e-9
 
 
 @dataclass
@@ -162,7 +96,7 @@ def _scan_mcap(path: Path, wanted: tuple[str, ...], scan: _Scan) -> None:
         raise
     except OSError as err:
         raise RecordingError(f"{path}: cannot read: {err.strerror or err}") from err
-    except Exception as err:  # noqa: BLE001 - any decoding failure is damage to report, whatever raised it
+    except Exception as err:
         reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
         if not scan.topics:
             raise RecordingError(f"{path}: not a readable MCAP file ({reason})") from err
@@ -178,7 +112,7 @@ def _open_indexed(path: Path):
     try:
         reader = Reader(path)
         reader.open()
-    except Exception as err:  # noqa: BLE001 - rosbags raises many kinds; all mean "cannot open"
+    except Exception as err:
         raise RecordingError(f"{path}: not a readable rosbag2 recording ({type(err).__name__}: {err})") from err
     return reader
 
@@ -207,7 +141,7 @@ def _read_window(path: Path, reader, wanted: tuple[str, ...], scan: _Scan, start
         for connection, timestamp, data in reader.messages(connections=connections, start=start, stop=stop):
             keep[connection.topic].append((timestamp, data))
             read += 1
-    except Exception as err:  # noqa: BLE001 - sqlite3 and rosbags errors alike: damage to report
+    except Exception as err:
         scan.damage = f"{path}: damaged or truncated after {read} messages ({type(err).__name__}: {err})"
 
 
@@ -291,157 +225,6 @@ def _stamps(path: Path, topic: str, header_ns: np.ndarray, log_ns: np.ndarray, w
     return log_ns
 
 
-class _Layout:
-    """Byte offsets in a little-endian CDR message whose strings and sequence lengths equal
-    those of a reference message (alignment counts from the end of the 4-byte encapsulation
-    header). ``fixed`` are the byte ranges that hold those strings and lengths: a message
-    that matches the reference there has this layout."""
-
-    def __init__(self, data: bytes) -> None:
-        self.pos = 4
-        self.fixed = [(0, 4)] if data[:4] == b"\x00\x01\x00\x00" else None  # CDR little endian only
-
-    def _align(self, size: int) -> None:
-        self.pos = 4 + -(-(self.pos - 4) // size) * size
-
-    def stamp(self) -> int:
-        self._align(4)
-        self.pos += 8
-        return self.pos - 8
-
-    def string(self, value: str) -> None:
-        self._align(4)
-        size = 4 + len(value.encode()) + 1
-        self.fixed.append((self.pos, self.pos + size))
-        self.pos += size
-
-    def length(self) -> None:
-        """A sequence's element count."""
-        self._align(4)
-        self.fixed.append((self.pos, self.pos + 4))
-        self.pos += 4
-
-    def doubles(self, count: int, sequence: bool = True) -> int:
-        if sequence:
-            self.length()
-        if count:
-            self._align(8)
-        self.pos += 8 * count
-        return self.pos - 8 * count
-
-
-def _same_layout(block: np.ndarray, layout: _Layout) -> np.ndarray:
-    """Rows of ``block`` (messages as byte rows) whose fixed ranges equal the first row's,
-    compared as 32-bit words with the padding between the ranges masked out."""
-    words = -(-max(b for _, b in layout.fixed) // 4)
-    if 4 * words > block.shape[1]:
-        return np.arange(len(block)) == 0
-    mask = np.zeros(4 * words, dtype=np.uint8)
-    for a, b in layout.fixed:
-        mask[a:b] = 0xFF
-    rows = _field(block, 0, "<u4", words)
-    return (((rows ^ rows[0]) & mask.view("<u4")) == 0).all(axis=1)
-
-
-def _field(block: np.ndarray, offset: int, dtype: str, count: int) -> np.ndarray:
-    """``count`` values of ``dtype`` at ``offset`` in every row, without copying the bytes."""
-    return np.ndarray((len(block), count), dtype=dtype, buffer=block, offset=offset, strides=(block.shape[1],
-                                                                                             np.dtype(dtype).itemsize))
-
-
-def _doubles(block: np.ndarray, offset: int, count: int) -> np.ndarray:
-    return _field(block, offset, "<f8", count)
-
-
-def _stamp_ns(block: np.ndarray, offset: int) -> np.ndarray:
-    sec = _field(block, offset, "<i4", 1)[:, 0].astype(np.int64)
-    return sec * 1_000_000_000 + _field(block, offset + 4, "<u4", 1)[:, 0]
-
-
-def _by_length(datas: list[bytes]) -> dict[int, np.ndarray]:
-    lengths = np.fromiter(map(len, datas), dtype=np.int64, count=len(datas))
-    return {int(size): np.flatnonzero(lengths == size) for size in np.unique(lengths)}
-
-
-def _rows(datas: list[bytes], rows: np.ndarray, size: int) -> np.ndarray:
-    """The messages ``rows`` (all of one byte length) as a (rows, size) byte array."""
-    chosen = datas if len(rows) == len(datas) else [datas[r] for r in rows.tolist()]
-    return np.frombuffer(b"".join(chosen), dtype=np.uint8).reshape(len(rows), size)
-
-
-def _decode(data: bytes, kind: str):
-    """A message through rosbags' decoder, or None if the bytes are not a valid ``kind``."""
-    try:
-        return typestore().deserialize_cdr(data, kind)
-    except Exception:  # noqa: BLE001 - rosbags raises assorted errors on malformed bytes
-        return None
-
-
-@dataclass
-class _JointBlock:
-    """Messages with the same joint names: row numbers (message order) and their fields."""
-
-    names: tuple[str, ...]
-    rows: np.ndarray
-    stamps_ns: np.ndarray
-    positions: np.ndarray
-    velocities: np.ndarray | None
-    efforts: np.ndarray | None
-
-
-def _decode_joint_states(datas: list[bytes]) -> list[_JointBlock]:
-    """JointState messages into blocks. A robot publishes the same names in every message, so
-    messages of one byte length almost always share a layout: those are decoded as arrays at
-    once (the first one checked against rosbags' decoder); any other message goes through
-    rosbags on its own. Messages that do not decode are left out."""
-    blocks: list[_JointBlock] = []
-
-    def one_by_one(rows: np.ndarray) -> None:
-        for row in rows.tolist():
-            msg = _decode(datas[row], JOINT_STATE)
-            if msg is not None:
-                blocks.append(_joint_block(msg, row))
-
-    for size, rows in _by_length(datas).items():
-        first = _decode(datas[rows[0]], JOINT_STATE)
-        if first is None:
-            one_by_one(rows)
-            continue
-        names = tuple(first.name)
-        counts = (len(first.position), len(first.velocity), len(first.effort))
-        layout = _Layout(datas[rows[0]])
-        if layout.fixed is not None:
-            stamp = layout.stamp()
-            layout.string(first.header.frame_id)
-            layout.length()
-            for name in names:
-                layout.string(name)
-            offsets = [layout.doubles(n) for n in counts]
-        if layout.fixed is None or layout.pos != size:
-            one_by_one(rows)
-            continue
-        block = _rows(datas, rows, size)
-        same = _same_layout(block, layout)
-        if not same.all():
-            block = np.ascontiguousarray(block[same])
-        arrays = [_doubles(block, at, n) if n else None for at, n in zip(offsets, counts)]
-        decoded = _JointBlock(names, rows[same], _stamp_ns(block, stamp), *arrays)
-        reference = _joint_block(first, rows[0])
-        if not (decoded.stamps_ns[0] == reference.stamps_ns[0]
-                and np.array_equal(decoded.positions[0], reference.positions[0], equal_nan=True)):
-            raise RecordingError(f"internal error: array decoding disagrees with rosbags for {names}")
-        blocks.append(decoded)
-        one_by_one(rows[~same])
-    return blocks
-
-
-def _joint_block(msg, row: int) -> _JointBlock:
-    stamp = np.array([msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec], dtype=np.int64)
-    optional = [np.asarray(v, dtype=float)[None, :] if len(v) else None for v in (msg.velocity, msg.effort)]
-    return _JointBlock(tuple(msg.name), np.array([row]), stamp, np.asarray(msg.position, dtype=float)[None, :],
-                       *optional)
-
-
 def _joint_samples(path: Path, topic: str, messages: list[tuple[int, bytes]], description: RobotDescription,
                    joint_map: JointMap, warnings: list[str], before: np.ndarray | None = None) -> JointSamples:
     """``before``: see :func:`_physical`."""
@@ -454,7 +237,7 @@ def _joint_samples(path: Path, topic: str, messages: list[tuple[int, bytes]], de
     stamps = np.zeros(count, dtype=np.int64)
     usable = np.zeros(count, dtype=bool)
     covered: set[int] = set()
-    for block in _decode_joint_states([data for _, data in messages]):
+    for block in decode_joint_states([data for _, data in messages]):
         if block.positions.shape[1] != len(block.names):
             continue
         try:
@@ -497,54 +280,9 @@ def _joint_samples(path: Path, topic: str, messages: list[tuple[int, bytes]], de
     return JointSamples(stamps_ns[order], positions[order], velocities[order], efforts[order])
 
 
-def _decode_poses(datas: list[bytes], kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Header stamps (ns), poses (x, y, z, qx, qy, qz, qw) and which messages decoded, of
-    Odometry or pose messages: as arrays where the layout repeats (as in
-    :func:`_decode_joint_states`)."""
-    stamps = np.zeros(len(datas), dtype=np.int64)
-    poses = np.full((len(datas), 7), np.nan)
-    decoded = np.zeros(len(datas), dtype=bool)
-
-    def one(row: int) -> None:
-        msg = _decode(datas[row], kind)
-        if msg is None:
-            return
-        pose = msg.pose if kind == "geometry_msgs/msg/PoseStamped" else msg.pose.pose
-        p, q = pose.position, pose.orientation
-        stamps[row] = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        poses[row] = (p.x, p.y, p.z, q.x, q.y, q.z, q.w)
-        decoded[row] = True
-
-    for size, rows in _by_length(datas).items():
-        first = _decode(datas[rows[0]], kind)
-        layout = _Layout(datas[rows[0]])
-        if first is not None and layout.fixed is not None:
-            stamp = layout.stamp()
-            layout.string(first.header.frame_id)
-            if kind == ODOMETRY:
-                layout.string(first.child_frame_id)
-            offset = layout.doubles(7, sequence=False)
-        if first is None or layout.fixed is None or offset + 56 > size:
-            for row in rows.tolist():
-                one(row)
-            continue
-        block = _rows(datas, rows, size)
-        same = _same_layout(block, layout)
-        stamps[rows[same]] = _stamp_ns(block, stamp)[same]
-        poses[rows[same]] = _doubles(block, offset, 7)[same]
-        decoded[rows[same]] = True
-        reference = poses[rows[0]].copy()
-        one(int(rows[0]))
-        if not np.array_equal(reference, poses[rows[0]], equal_nan=True):
-            raise RecordingError(f"internal error: array decoding disagrees with rosbags for {kind}")
-        for row in rows[~same].tolist():
-            one(row)
-    return stamps, poses, decoded
-
-
 def _base_samples(path: Path, topic: str, kind: str, messages: list[tuple[int, bytes]],
                   warnings: list[str], first: bool = True) -> BaseSamples:
-    stamps, poses, decoded = _decode_poses([data for _, data in messages], kind)
+    stamps, poses, decoded = decode_poses([data for _, data in messages], kind)
     if not decoded.all():
         warnings.append(f"{path}: skipped {int((~decoded).sum())} messages on {topic} that do not decode")
     usable = decoded & np.isfinite(poses).all(axis=1) & (np.linalg.norm(poses[:, 3:], axis=1) > 0)
@@ -631,55 +369,3 @@ def _physical(path: Path, scan: _Scan, description: RobotDescription, joint_map:
     base = _base_samples(path, base_topic, scan.topics[base_topic], base_messages, warnings, first)
     return PhysicalRecording(path, joint_topic, base_topic, joints, base, scan.listing(), dict(scan.metadata),
                              tuple(warnings))
-
-
-class McapRecorder:
-    """Serialized ROS 2 messages into an MCAP file in the ROS 2 profile.
-
-    ``channel(topic, type)`` once per topic, then ``write(channel, cdr_bytes, log_time_ns)``;
-    ``close()`` writes the summary (statistics, indexes). ``metadata`` lands in a metadata
-    record named ``digital_twin_gz`` (replay reads the profile and motion from it).
-    """
-
-    def __init__(self, path: Path, metadata: dict[str, str] | None = None) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._stream: BinaryIO = open(self.path, "wb")
-        self._writer = Writer(self._stream, compression=CompressionType.ZSTD)
-        self._writer.start(profile="ros2", library="digital_twin_gz")
-        if metadata:
-            self._writer.add_metadata(METADATA_NAME, {k: str(v) for k, v in metadata.items()})
-        self._schemas: dict[str, int] = {}
-        self._channels: dict[str, int] = {}
-        self.count = 0
-
-    def channel(self, topic: str, msgtype: str) -> int:
-        """The channel id of ``topic`` (registered with its ``ros2msg`` schema on first use)."""
-        if topic in self._channels:
-            return self._channels[topic]
-        schema = self._schemas.get(msgtype)
-        if schema is None:
-            try:
-                text, _ = typestore().generate_msgdef(msgtype, ros_version=2)
-            except Exception as err:  # noqa: BLE001 - rosbags raises its own error types for unknown types
-                raise RecordingError(f"{self.path}: no message definition for {msgtype} ({err})") from err
-            schema = self._schemas[msgtype] = self._writer.register_schema(msgtype, "ros2msg", text.encode())
-        self._channels[topic] = self._writer.register_channel(topic, "cdr", schema)
-        return self._channels[topic]
-
-    def write(self, channel: int, data: bytes, log_time_ns: int, publish_time_ns: int | None = None) -> None:
-        self._writer.add_message(channel, log_time_ns, bytes(data),
-                                 log_time_ns if publish_time_ns is None else publish_time_ns)
-        self.count += 1
-
-    def close(self) -> None:
-        if self._stream.closed:
-            return
-        self._writer.finish()
-        self._stream.close()
-
-    def __enter__(self) -> McapRecorder:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

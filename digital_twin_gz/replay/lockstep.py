@@ -1,10 +1,10 @@
 """Replay: a recording of the physical robot driven through the twin, in lockstep, without ROS.
 
 For each physical joint sample in stamp order, exactly what the live twin does with it:
-twin_sync's rules (:class:`~digital_twin_gz.sync.SampleGate`) turn it into a command or
+twin_sync's rules (:class:`~digital_twin_gz.twin.sync.SampleGate`) turn it into a command or
 reject it; the simulator steps to the sample's stamp and its state there is the virtual
 sample embedded_sim would publish; then the command becomes the simulator's new
-trajectory. gap_monitor's pairing and metrics (:class:`~digital_twin_gz.tracker.GapTracker`)
+trajectory. gap_monitor's pairing and metrics (:class:`~digital_twin_gz.gap.tracker.GapTracker`)
 measure the gap. The virtual robot starts at the first sample's joints and base pose.
 
 Nothing depends on the wall clock, so a recording always gives the same report. The loop
@@ -25,18 +25,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.gap import Thresholds
-from digital_twin_gz.graph import params_file
-from digital_twin_gz.physical import Profile, apply_physics, foot_links
+from digital_twin_gz.emulator import Profile, apply_physics, foot_links
+from digital_twin_gz.gap import GapTracker, Thresholds
 from digital_twin_gz.recording import PhysicalRecording, stream_physical
-from digital_twin_gz.roles import JointRoles, load_roles
+from digital_twin_gz.robot import JointRoles, RobotDescription, WorldSettings, load_roles, params_file
 from digital_twin_gz.sim import Simulator
 from digital_twin_gz.sim.timebase import SimClock
-from digital_twin_gz.startpose import StartWindow
-from digital_twin_gz.sync import JointMap, SampleGate
-from digital_twin_gz.tracker import GapTracker
-from digital_twin_gz.world import WorldSettings
+from digital_twin_gz.twin import JointMap, SampleGate, StartWindow
 
 # Pair and measure after this many samples (gap_monitor does it on a timer; the result is the same).
 MEASURE_EVERY = 500
@@ -61,7 +56,8 @@ class MonitorSettings:
 
 def monitor_settings(path: Path | None = None) -> MonitorSettings:
     """What gap_monitor would use (``config/twin.yaml``), so a replay measures like the live twin."""
-    params = (yaml.safe_load((path or params_file()).read_text()) or {}).get("gap_monitor", {}).get("ros__parameters", {})
+    config = yaml.safe_load((path or params_file()).read_text()) or {}
+    params = config.get("gap_monitor", {}).get("ros__parameters", {})
     defaults = Thresholds()
     thresholds = Thresholds(
         base_position_warn_m=float(params.get("base_position_warn", defaults.base_position_warn_m)),

@@ -1,22 +1,17 @@
-"""The robot description: xacro expansion and the one model every other part reads.
+"""The robot description: the one model every other part reads, parsed from URDF text.
 
-``load_description`` expands a ``.urdf.xacro`` (or reads a plain ``.urdf``), equips it
-with the gz-sim systems of the topic contract when it declares none, and parses it into a
-:class:`RobotDescription`: joints in a fixed order, their limits as arrays, the
-JointTrajectoryController gains and the systems declared.
+:class:`RobotDescription` holds the joints in a fixed order, their limits as arrays, the
+JointTrajectoryController gains and the gz-sim systems declared. Loading a file (xacro,
+equipping the systems of the topic contract) is :mod:`digital_twin_gz.robot.loader`'s job.
 """
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from lxml import etree
-
-from digital_twin_gz import gains as gain_rules
-from digital_twin_gz.share import register_packages, share_dir
 
 ACTUATED_TYPES = ("revolute", "continuous", "prismatic")
 JTC_PLUGIN = "gz::sim::systems::JointTrajectoryController"
@@ -27,10 +22,6 @@ CONTRACT_SYSTEMS = (JSP_PLUGIN, ODOM_PLUGIN, JTC_PLUGIN)
 
 class DescriptionError(ValueError):
     """A description that cannot be expanded or parsed; the message names file and line."""
-
-
-def bundled_urdf() -> Path:
-    return share_dir() / "urdf" / "humanoid.urdf.xacro"
 
 
 @dataclass(frozen=True)
@@ -147,20 +138,6 @@ class RobotDescription:
 
     def children(self, link: str) -> list[Joint]:
         return [j for j in self.joints.values() if j.parent == link]
-
-
-def expand_xacro(path: Path, args: dict[str, str] | None = None,
-                 packages: dict[str, Path] | None = None) -> str:
-    """Expand ``path`` with PyPI xacro; ``$(find pkg)`` resolves through ``packages``."""
-    import xacro
-
-    register_packages(packages or {})
-    try:
-        doc = xacro.process_file(str(path), mappings=dict(args or {}))
-    except Exception as err:  # xacro raises XacroException, ExpatError, NameError, ...
-        where = " <- ".join(str(f) for f in reversed(xacro.filestack or [path]) if f)
-        raise DescriptionError(f"{path}: xacro failed: {err} (in {where})") from err
-    return doc.toprettyxml(indent="  ")
 
 
 def _floats(text: str | None, default: str, where: str) -> np.ndarray:
@@ -293,62 +270,3 @@ def parse_description(urdf: str, source: Path, packages: dict[str, Path] | None 
         links=links, joints=joints, joint_names=joint_names, systems=systems,
         gains=_trajectory_gains(jtc, joint_names, where), packages=dict(packages or {}), notes=notes,
     )
-
-
-def _contract_systems_xacro(description: RobotDescription, missing: set[str],
-                            joint_gains: dict[str, dict[str, float]]) -> str:
-    """A xacro document that calls urdf/gazebo_systems.xacro for the missing systems."""
-    name = description.name
-    parts = ['<robot name="%s" xmlns:xacro="http://www.ros.org/wiki/xacro">' % name,
-             '<xacro:include filename="$(find digital_twin_gz)/urdf/gazebo_systems.xacro"/>']
-    if missing & {JSP_PLUGIN, ODOM_PLUGIN}:
-        parts.append(f'<xacro:twin_state_systems robot_name="{name}" base_link="{description.root_link}"/>')
-    if JTC_PLUGIN in missing:
-        parts.append(f'<xacro:twin_trajectory_controller robot_name="{name}"><joints>')
-        for joint, g in joint_gains.items():
-            parts.append('<xacro:twin_trajectory_joint name="%s" kp="%r" kd="%r" effort="%r" initial="%r"/>'
-                         % (joint, g["kp"], g["kd"], g["effort"], g["initial"]))
-        parts.append("</joints></xacro:twin_trajectory_controller>")
-    parts.append("</robot>")
-    return "\n".join(parts)
-
-
-def _add_contract_systems(description: RobotDescription, gains_config: Path | None) -> RobotDescription:
-    """Give a user's description the gz-sim systems it lacks, with derived gains."""
-    declared = {s.name for s in description.systems}
-    missing = set(CONTRACT_SYSTEMS) - declared
-    if not missing:
-        return description
-    joint_gains = gain_rules.derive(description, gains_config)
-    with tempfile.TemporaryDirectory() as tmp:
-        extra = Path(tmp) / "systems.urdf.xacro"
-        extra.write_text(_contract_systems_xacro(description, missing, joint_gains))
-        generated = etree.fromstring(expand_xacro(extra).encode())
-    robot = etree.fromstring(description.urdf.encode())
-    for gazebo in generated.findall("gazebo"):
-        for plugin in list(gazebo):
-            if plugin.get("name") in missing:
-                wrapper = etree.SubElement(robot, "gazebo")
-                wrapper.append(plugin)
-    added = sorted(m.rsplit("::", 1)[-1] for m in missing)
-    note = (f"declares no {', '.join(added)}; added them "
-            f"(trajectory gains derived from masses and effort limits, see config/derived_gains.yaml)")
-    return parse_description(etree.tostring(robot, pretty_print=True).decode(), description.source,
-                             description.packages, description.notes + (note,))
-
-
-def load_description(path: Path | str | None = None, *, xacro_args: dict[str, str] | None = None,
-                     packages: dict[str, Path] | None = None,
-                     gains_config: Path | None = None) -> RobotDescription:
-    """Load the bundled humanoid (default) or a user's ``.urdf`` / ``.urdf.xacro``."""
-    path = Path(path) if path else bundled_urdf()
-    if not path.is_file():
-        raise DescriptionError(f"{path}: no such file")
-    packages = {k: Path(v) for k, v in (packages or {}).items()}
-    if path.name.endswith(".xacro"):
-        urdf = expand_xacro(path, xacro_args, packages)
-    else:
-        register_packages(packages)
-        urdf = path.read_text()
-    description = parse_description(urdf, path, packages)
-    return _add_contract_systems(description, gains_config)

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import yaml
 
-from digital_twin_gz.kinematics import zero_pose_frames
-from digital_twin_gz.share import share_dir
+from digital_twin_gz.robot.kinematics import zero_pose_frames
+from digital_twin_gz.robot.share import share_dir
 
 if TYPE_CHECKING:
-    from digital_twin_gz.description import RobotDescription
+    from digital_twin_gz.robot.description import RobotDescription
 
 
 def default_config() -> Path:

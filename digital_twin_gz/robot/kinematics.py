@@ -12,7 +12,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 if TYPE_CHECKING:
-    from digital_twin_gz.description import Joint, RobotDescription
+    from digital_twin_gz.robot.description import Joint, RobotDescription
 
 
 def _origin_rotation(joint: Joint) -> np.ndarray:

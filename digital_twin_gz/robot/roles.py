@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.kinematics import zero_pose_frames
+from digital_twin_gz.robot.description import RobotDescription
+from digital_twin_gz.robot.kinematics import zero_pose_frames
 
 SIDES = ("left", "right")
 LIMB_ROLES = ("hip_yaw", "hip_roll", "hip_pitch", "knee", "ankle_pitch", "ankle_roll",

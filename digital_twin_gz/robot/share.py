@@ -22,7 +22,7 @@ class PackageNotFound(LookupError):
 
 def share_dir() -> Path:
     """The directory holding ``urdf/``, ``worlds/``, ``config/`` and ``launch/``."""
-    source_root = Path(__file__).resolve().parent.parent
+    source_root = Path(__file__).resolve().parents[2]
     if (source_root / "package.xml").is_file() and (source_root / "urdf").is_dir():
         return source_root
     installed = Path(sys.prefix) / "share" / PACKAGE
@@ -34,6 +34,11 @@ def share_dir() -> Path:
         return Path(get_package_share_directory(PACKAGE))
     except (ImportError, LookupError, OSError) as err:
         raise PackageNotFound(f"cannot find the data of {PACKAGE} (urdf/, worlds/, config/)") from err
+
+
+def params_file() -> Path:
+    """``config/twin.yaml``: the defaults every node of the twin starts from."""
+    return share_dir() / "config" / "twin.yaml"
 
 
 def _cache_dir() -> Path:

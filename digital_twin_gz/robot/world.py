@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from lxml import etree
 
-from digital_twin_gz.share import share_dir
+from digital_twin_gz.robot.share import share_dir
 
 
 class WorldError(ValueError):

@@ -15,9 +15,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from digital_twin_gz.graph import TwinOptions, params_file, twin_nodes
-from digital_twin_gz.report import print_summary
-from digital_twin_gz.rosenv import Domain, NodeProcess
+from digital_twin_gz.gap import print_summary
+from digital_twin_gz.robot import params_file
+from digital_twin_gz.run.graph import TwinOptions, twin_nodes
+from digital_twin_gz.run.rosenv import Domain, NodeProcess
 
 STARTUP_TIMEOUT = 60.0
 SHUTDOWN_TIMEOUT = 60.0
@@ -116,7 +117,8 @@ def run_demo(options: TwinOptions, duration: float, console: Console) -> DemoRes
                 if _died(processes):
                     raise DemoError(_reason(_died(processes)[0]))
                 if time.monotonic() > deadline:
-                    raise DemoError(f"the twin's nodes did not come up within {STARTUP_TIMEOUT:g} s (logs in {log_dir})")
+                    raise DemoError(f"the twin's nodes did not come up within {STARTUP_TIMEOUT:g} s "
+                                    f"(logs in {log_dir})")
                 listener.spin(0.2)
         processes += [NodeProcess(spec, domain, params_file()) for spec in emulator]
 

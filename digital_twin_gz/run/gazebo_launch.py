@@ -1,6 +1,6 @@
 """What the Gazebo launch files need, worked out without ``launch``: world, model, spawn height, bridge file.
 
-:mod:`digital_twin_gz.launch_actions` turns this into launch actions; the tests check it here,
+:mod:`digital_twin_gz.run.launch_actions` turns this into launch actions; the tests check it here,
 where neither ``launch`` nor Gazebo exists.
 """
 
@@ -14,12 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-from digital_twin_gz import bridge
-from digital_twin_gz.description import JSP_PLUGIN, JTC_PLUGIN, ODOM_PLUGIN, RobotDescription, load_description
-from digital_twin_gz.graph import TwinOptions
-from digital_twin_gz.share import register_packages
+from digital_twin_gz.gazebo import bridge
+from digital_twin_gz.robot import (
+    JSP_PLUGIN,
+    JTC_PLUGIN,
+    ODOM_PLUGIN,
+    RobotDescription,
+    WorldSettings,
+    load_description,
+    load_world,
+    register_packages,
+)
+from digital_twin_gz.run.graph import TwinOptions
 from digital_twin_gz.sim import Simulator
-from digital_twin_gz.world import WorldSettings, load_world
 
 # gz sim's command line for each way of running it: with its GUI, or the server alone for
 # CI and remote machines (sensors still render, offscreen). -r: run from the start.

@@ -12,17 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from digital_twin_gz.share import share_dir
-
 PACKAGE = "digital_twin_gz"
 SIMULATORS = ("embedded", "gazebo")
 PHYSICAL_SOURCES = ("emulator", "live")
 ParameterValue = str | int | float | bool | list[str]
-
-
-def params_file() -> Path:
-    """``config/twin.yaml``: the defaults every node of the twin starts from."""
-    return share_dir() / "config" / "twin.yaml"
 
 
 @dataclass(frozen=True)
@@ -243,7 +236,8 @@ def launch_options(simulator: str, values: Mapping[str, str]) -> TwinOptions:
     try:
         warn = float(given["base_position_warn"]) if given["base_position_warn"] else None
     except ValueError as err:
-        raise ValueError(f"launch argument base_position_warn: '{given['base_position_warn']}' is not a number") from err
+        raise ValueError(f"launch argument base_position_warn: '{given['base_position_warn']}' "
+                         "is not a number") from err
     if warn is not None and not warn > 0:
         raise ValueError(f"launch argument base_position_warn: must be positive, got {warn:g}")
     embedded = {"pacing": given["pacing"], "gui": given["gui"] == "true",

@@ -2,8 +2,8 @@
 
 Only the launch files import this module: it needs ``launch`` and ``launch_ros``, which exist
 on a ROS install alone. Each launch file is one call to :func:`twin_launch_description`; the
-nodes, their parameters and remappings come from :func:`digital_twin_gz.graph.twin_nodes`, as
-for ``digital-twin-gz demo``, and what Gazebo needs from :mod:`digital_twin_gz.gz_launch`.
+nodes, their parameters and remappings come from :func:`digital_twin_gz.run.graph.twin_nodes`, as
+for ``digital-twin-gz demo``, and what Gazebo needs from :mod:`digital_twin_gz.run.gazebo_launch`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchContext, LaunchDescription
-from launch.actions import (AppendEnvironmentVariable, DeclareLaunchArgument, ExecuteProcess,
-                            IncludeLaunchDescription, OpaqueFunction, RegisterEventHandler, Shutdown)
+from launch.actions import (
+    AppendEnvironmentVariable,
+    DeclareLaunchArgument,
+    ExecuteProcess,
+    IncludeLaunchDescription,
+    OpaqueFunction,
+    RegisterEventHandler,
+    Shutdown,
+)
 from launch.event_handlers import OnProcessExit
 from launch.events.process import ProcessExited
 from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -23,9 +29,11 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-from digital_twin_gz.graph import NodeSpec, TwinOptions, launch_arguments, launch_options, params_file, twin_nodes
-from digital_twin_gz.graph import ParameterValue as NodeParameter
-from digital_twin_gz.gz_launch import GazeboSetup, gazebo_setup, simulator_of
+from digital_twin_gz.robot import params_file
+from digital_twin_gz.run.gazebo_launch import GazeboSetup, gazebo_setup, simulator_of
+from digital_twin_gz.run.graph import NodeSpec, TwinOptions, launch_arguments, launch_options, twin_nodes
+from digital_twin_gz.run.graph import ParameterValue as NodeParameter
+from launch import LaunchContext, LaunchDescription
 
 
 def twin_launch_description(mode: str) -> LaunchDescription:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from digital_twin_gz.graph import NodeSpec
+from digital_twin_gz.run.graph import NodeSpec
 
 BIN = Path(sys.executable).parent
 LOCK_DIR = Path("/tmp/digital_twin_gz-domains")

@@ -17,15 +17,12 @@ JointTrajectoryController gains. Choices that make MuJoCo behave like gz-sim:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import mujoco
 import numpy as np
 from lxml import etree
 
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.share import resolve_uri
-from digital_twin_gz.world import WorldSettings
+from digital_twin_gz.robot import RobotDescription, WorldSettings, resolve_uri
 
 GROUND = "ground"
 COMPILER = '<compiler discardvisual="false" fusestatic="false" strippath="false" balanceinertia="true"/>'
@@ -70,12 +67,13 @@ def _add_scene(spec: mujoco.MjSpec, world: WorldSettings, root: str) -> None:
     grid = spec.add_texture(name="grid", type=mujoco.mjtTexture.mjTEXTURE_2D,
                             builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER, width=512, height=512,
                             rgb1=[0.82, 0.84, 0.86], rgb2=[0.72, 0.74, 0.76])
-    spec.add_material(name="grid", texrepeat=[8, 8], reflectance=0.05).textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = grid.name
+    material = spec.add_material(name="grid", texrepeat=[8, 8], reflectance=0.05)
+    material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = grid.name
     spec.worldbody.add_geom(name=GROUND, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05],
                             material="grid", friction=[world.ground_friction, 0.005, 0.0001],
                             contype=1, conaffinity=1)
-    spec.worldbody.add_light(name="sun", pos=[0, 0, 6], dir=[-0.3, 0.1, -1.0], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
-                             diffuse=[0.8, 0.8, 0.8], castshadow=True)
+    spec.worldbody.add_light(name="sun", pos=[0, 0, 6], dir=[-0.3, 0.1, -1.0],
+                             type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, diffuse=[0.8, 0.8, 0.8], castshadow=True)
     spec.worldbody.add_camera(name="front", pos=[3.2, 0, 1.1], mode=mujoco.mjtCamLight.mjCAMLIGHT_TARGETBODYCOM,
                               targetbody=root)
     spec.worldbody.add_camera(name="side", pos=[0, -3.2, 1.1], mode=mujoco.mjtCamLight.mjCAMLIGHT_TARGETBODYCOM,

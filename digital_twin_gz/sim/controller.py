@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digital_twin_gz.description import TrajectoryGains
+from digital_twin_gz.robot import TrajectoryGains
 
 
 class TrajectoryError(ValueError):
@@ -153,8 +153,10 @@ class TrajectoryController:
         if self._integral_gains:
             self._position_integral += self.dt * (q - self.target_position)
             self._velocity_integral += self.dt * (qdot - self.target_velocity)
-            ctrl -= self._clamped_integral(g.position_i_gain, self._position_integral, g.position_i_min, g.position_i_max)
-            ctrl -= self._clamped_integral(g.velocity_i_gain, self._velocity_integral, g.velocity_i_min, g.velocity_i_max)
+            ctrl -= self._clamped_integral(g.position_i_gain, self._position_integral, g.position_i_min,
+                                           g.position_i_max)
+            ctrl -= self._clamped_integral(g.velocity_i_gain, self._velocity_integral, g.velocity_i_min,
+                                           g.velocity_i_max)
         return ctrl
 
     @staticmethod

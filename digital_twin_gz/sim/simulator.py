@@ -14,10 +14,9 @@ import mujoco
 import numpy as np
 from mujoco import rollout
 
-from digital_twin_gz.description import RobotDescription
+from digital_twin_gz.robot import RobotDescription, WorldSettings, load_world
 from digital_twin_gz.sim.builder import BuiltModel, build_model
 from digital_twin_gz.sim.controller import Trajectory, TrajectoryController
-from digital_twin_gz.world import WorldSettings, load_world
 
 # What a rollout starts from and records: time first, then qpos (MuJoCo's state layout).
 STATE = mujoco.mjtState.mjSTATE_FULLPHYSICS

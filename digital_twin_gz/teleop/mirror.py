@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.teleop import joint_speeds
+from digital_twin_gz.robot import RobotDescription
+from digital_twin_gz.teleop.rules import joint_speeds
 
 # Tolerance on command spacing (s): tick times are seconds since the epoch, whose doubles
 # resolve ~0.2 us.

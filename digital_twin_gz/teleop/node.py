@@ -2,12 +2,12 @@
 
 On start it pauses twin_sync (``/twin_sync/set_paused``); once twin_sync is paused, or
 found absent after ``sync_wait`` s, it publishes the rate-limited command of
-:class:`~digital_twin_gz.teleop.Teleop` on /virtual/joint_trajectory every tick, starting
+:class:`~digital_twin_gz.teleop.rules.Teleop` on /virtual/joint_trajectory every tick, starting
 from the virtual robot's pose. :meth:`TeleopNode.resume_sync` hands the robot back. It
 speaks only the topic contract, so it drives Gazebo as it drives the embedded simulator.
 
 With mirroring, the same command also goes to /physical/joint_commands through
-:class:`~digital_twin_gz.mirror.MirrorLimiter`, while :class:`~digital_twin_gz.mirror.MirrorGate`
+:class:`~digital_twin_gz.teleop.mirror.MirrorLimiter`, while :class:`~digital_twin_gz.teleop.mirror.MirrorGate`
 allows it: the operator's key, /twin/gap/base_position within its threshold, fresh
 /physical/joint_states (named as in the description).
 """
@@ -27,14 +27,13 @@ from std_msgs.msg import Float64
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
-from digital_twin_gz import bridge
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.mirror import MirrorGate, MirrorLimiter
+from digital_twin_gz.gazebo import bridge
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import DIAGNOSTICS, PHYSICAL_COMMANDS, PHYSICAL_JOINT_STATES, STATE_QOS
-from digital_twin_gz.roles import JointRoles
-from digital_twin_gz.sync import JointMap, SampleError
-from digital_twin_gz.teleop import Teleop, Ticks
+from digital_twin_gz.robot import JointRoles, RobotDescription
+from digital_twin_gz.teleop.mirror import MirrorGate, MirrorLimiter
+from digital_twin_gz.teleop.rules import Teleop, Ticks
+from digital_twin_gz.twin import JointMap, SampleError
 
 SET_PAUSED = "/twin_sync/set_paused"
 GAP_TOPIC = "/twin/gap/base_position"

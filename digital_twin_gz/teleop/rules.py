@@ -6,7 +6,7 @@ it so that no joint moves faster than ``speed`` times its velocity limit. All jo
 on one straight line in joint space and arrive together, so a posture change keeps its
 shape on the way.
 
-Groups and presets are written against joint roles (:mod:`digital_twin_gz.roles`), so
+Groups and presets are written against joint roles (:mod:`digital_twin_gz.robot.roles`), so
 teleop works on any humanoid whose roles are known; joints without a role are still
 reachable one by one in the group of all joints.
 """
@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from digital_twin_gz import motions
-from digital_twin_gz.description import RobotDescription
-from digital_twin_gz.roles import JointRoles
+from digital_twin_gz.emulator import motions
+from digital_twin_gz.robot import JointRoles, RobotDescription
 
 # Step sizes the operator cycles through (rad; m for prismatic joints).
 STEPS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
@@ -48,7 +47,7 @@ ARMS = GROUP_ROLES["left arm"] + GROUP_ROLES["right arm"]
 class Preset:
     """A posture: each joint of the ``covers`` roles the robot has goes to its default plus
     ``offsets`` (world-axis rotations by role). A preset naming a ``motion`` of
-    :data:`~digital_twin_gz.motions.MOTIONS` plays one pass of it instead, on top of the goal
+    :data:`~digital_twin_gz.emulator.motions.MOTIONS` plays one pass of it instead, on top of the goal
     it starts from, and ends where it started."""
 
     covers: tuple[str, ...] = ()

@@ -1,4 +1,4 @@
-"""``digital-twin-gz teleop``: the terminal UI (curses) over :class:`~digital_twin_gz.nodes.teleop.TeleopNode`.
+"""``digital-twin-gz teleop``: the terminal UI (curses) over :class:`~digital_twin_gz.teleop.node.TeleopNode`.
 
 One thread: the loop spins the node's executor (ticks, subscriptions, service replies),
 reads the keyboard without blocking and redraws ten times a second. Ctrl-C, SIGTERM and
@@ -17,10 +17,9 @@ import time
 import numpy as np
 from rich.console import Console
 
-from digital_twin_gz.description import RobotDescription
 from digital_twin_gz.nodes.common import take_ready
-from digital_twin_gz.nodes.teleop import TeleopNode, TeleopOptions
-from digital_twin_gz.roles import JointRoles
+from digital_twin_gz.robot import JointRoles, RobotDescription
+from digital_twin_gz.teleop.node import TeleopNode, TeleopOptions
 
 KEY_HELP = ("keys: Left/Right nudge  Up/Down joint  Tab/S-Tab group  [ ] step  1 stand  2 squat  3 arms up  4 wave  "
             "0 default  m mirror on/off  space mirror off  q quit")
@@ -197,7 +196,8 @@ def run_teleop(description: RobotDescription, roles: JointRoles, options: Teleop
     # ROS console logs would scribble over the screen; they still go to the log file and /rosout.
     rclpy.init(args=["--ros-args", "--disable-stdout-logs"], signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
-    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     node = TeleopNode(description, roles, options)
     executor = SingleThreadedExecutor()
     executor.add_node(node)

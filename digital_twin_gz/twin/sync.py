@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from digital_twin_gz.description import RobotDescription
+from digital_twin_gz.robot import RobotDescription
 
 
 class JointMapError(ValueError):
@@ -73,7 +73,8 @@ class JointMap:
         if found is None:
             unknown = [n for n in key if n not in self._index and n not in self.ignore]
             if unknown:
-                raise SampleError("unknown_joint", f"unknown joints {unknown} (map them in the joint map, or ignore them)")
+                raise SampleError("unknown_joint",
+                                  f"unknown joints {unknown} (map them in the joint map, or ignore them)")
             used = [k for k, n in enumerate(key) if n not in self.ignore]
             indices = np.array([self._index[key[k]] for k in used], dtype=int)
             if len(set(indices.tolist())) != len(indices):

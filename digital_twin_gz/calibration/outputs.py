@@ -1,0 +1,122 @@
+"""The calibration's files: the profile the twin loads, and the description with the fit written in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from lxml import etree
+
+from digital_twin_gz.calibration.parameters import Candidate
+from digital_twin_gz.emulator import PhysicsPerturbation
+from digital_twin_gz.robot import JTC_PLUGIN, RobotDescription
+
+PROFILE_FILE, URDF_FILE, REPORT_FILE = "calibrated.yaml", "calibrated.urdf", "calibration.json"
+XACRO = "{http://www.ros.org/wiki/xacro}"
+# The trajectory controller's PID gains in the description (what actuator_gain scales for Gazebo).
+GAIN_TAGS = ("position_p_gain", "position_i_gain", "position_d_gain",
+             "velocity_p_gain", "velocity_i_gain", "velocity_d_gain")
+
+
+def profile_yaml(candidate: Candidate, report: dict) -> str:
+    """A profile ``load_profile`` reads: the fitted physics; the measurement section empty."""
+    physics = {k: v for k, v in vars(candidate.physics).items() if k in report["parameters"]}
+    holdout = report["gap"] and report["gap"]["holdout"]
+    summary = (f"calibrated from {Path(report['recording']).name}"
+               + (f": held-out gap {holdout['nominal']['key_link_mm']:.3g} -> "
+                  f"{holdout['calibrated']['key_link_mm']:.3g} mm (key links, RMS)" if holdout else ""))
+    header = [f"# Calibrated by digital-twin-gz calibrate from {report['recording']} ({report['written_at']}).",
+              "# The virtual model's physics: digital-twin-gz replay/demo --virtual-profile THIS_FILE, or",
+              "# embedded_sim's physics_profile parameter. Details and confidence: calibration.json."]
+    if "latency" in report["parameters"]:
+        header.append(f"# Fitted latency {report['parameters']['latency']['value'] * 1e3:.1f} ms: not physics, "
+                      "so not in this profile (see calibration.json).")
+    body = yaml.safe_dump({"summary": summary, "seed": 0, "physics": physics, "measurement": {}}, sort_keys=False,
+                          width=1000)
+    return "\n".join(header) + "\n" + body
+
+
+def calibrated_urdf(description: RobotDescription, physics: PhysicsPerturbation, feet: list[str]) -> str:
+    """The expanded description with the fitted physics written in, for Gazebo: link masses
+    and inertias scaled, joint damping and friction added, the feet's ``mu1``/``mu2`` set,
+    the trajectory controller's PID gains scaled by the actuator gain (gz-sim has no gain on
+    the effort feed-forward, so that part of ``actuator_gain`` has no URDF equivalent)."""
+    robot = etree.fromstring(description.urdf.encode(), etree.XMLParser(remove_blank_text=True))
+    for inertial in robot.iterfind("link/inertial"):
+        mass = inertial.find("mass")
+        if mass is not None:
+            mass.set("value", repr(float(mass.get("value", "0")) * physics.mass_scale))
+        inertia = inertial.find("inertia")
+        if inertia is not None:
+            for key in ("ixx", "ixy", "ixz", "iyy", "iyz", "izz"):
+                if inertia.get(key) is not None:
+                    inertia.set(key, repr(float(inertia.get(key)) * physics.mass_scale))
+    actuated = set(description.joint_names)
+    for joint in robot.iterfind("joint"):
+        if joint.get("name") in actuated and (physics.joint_damping or physics.joint_friction):
+            dynamics = joint.find("dynamics")
+            if dynamics is None:
+                dynamics = etree.SubElement(joint, "dynamics")
+            model = description.joints[joint.get("name")]
+            dynamics.set("damping", repr(model.damping + physics.joint_damping))
+            dynamics.set("friction", repr(model.friction + physics.joint_friction))
+    if physics.foot_friction is not None:
+        touching = {link.get("name") for link in robot.iterfind("link") if link.find("collision") is not None}
+        for link in (f for f in feet if f in touching):
+            block = robot.find(f"gazebo[@reference='{link}']")
+            if block is None:
+                block = etree.SubElement(robot, "gazebo", reference=link)
+            for key in ("mu1", "mu2"):
+                element = block.find(key)
+                if element is None:
+                    element = etree.SubElement(block, key)
+                element.text = repr(physics.foot_friction)
+    if physics.actuator_gain != 1.0:
+        for plugin in robot.iterfind("gazebo/plugin"):
+            if plugin.get("name") == JTC_PLUGIN:
+                for element in plugin:
+                    if element.tag in GAIN_TAGS and element.text:
+                        element.text = repr(float(element.text) * physics.actuator_gain)
+    etree.indent(robot, space="  ")
+    return etree.tostring(robot, xml_declaration=True, encoding="utf-8").decode() + "\n"
+
+
+def gain_xacro_args(description: RobotDescription, given: dict[str, str], gain: float) -> dict[str, str]:
+    """The fitted actuator gain as xacro arguments: every numeric ``*_kp`` / ``*_kd`` argument the
+    description's top-level xacro file declares (the bundled humanoid's gain arguments), scaled.
+    Empty for a plain URDF or one without such arguments."""
+    if not description.source.name.endswith(".xacro"):
+        return {}
+    document = etree.parse(str(description.source))
+    scaled = {}
+    for arg in document.getroot().iterfind(f"{XACRO}arg"):
+        name = arg.get("name", "")
+        if not name.endswith(("_kp", "_kd")):
+            continue
+        try:
+            value = float(given.get(name, arg.get("default", "")))
+        except ValueError:
+            continue
+        scaled[name] = f"{value * gain:.5g}"
+    return scaled
+
+
+def output_notes(names: tuple[str, ...], has_xacro_args: bool) -> list[str]:
+    """How each fitted value reaches each simulator, and where it does not."""
+    notes = ["embedded simulator: calibrated.yaml carries every fitted physics value "
+             "(digital-twin-gz replay/demo --virtual-profile, embedded_sim parameter physics_profile)"]
+    physics = [n for n in names if n != "latency"]
+    if physics:
+        notes.append(f"Gazebo: calibrated.urdf carries {', '.join(physics)}"
+                     + (" (actuator_gain as scaled PID gains only: gz-sim's JointTrajectoryController has no gain "
+                        "on the effort feed-forward)" if "actuator_gain" in names else ""))
+    if "actuator_gain" in names:
+        notes.append("xacro arguments: the scaled *_kp/*_kd gain arguments (PID part of actuator_gain)"
+                     if has_xacro_args else "xacro arguments: the description declares no *_kp/*_kd gain arguments")
+    rest = [n for n in physics if n != "actuator_gain"]
+    if rest:
+        notes.append(f"no xacro argument exists for {', '.join(rest)}: use calibrated.urdf (masses, inertias, "
+                     "damping, friction and foot mu1/mu2 written in)")
+    if "latency" in names:
+        notes.append("latency is not physics: reported here, used for the held-out gap, not in the profile or URDF")
+    return notes

@@ -1,0 +1,89 @@
+"""``digital-twin-gz demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from digital_twin_gz.cli.app import app, console
+from digital_twin_gz.cli.common import (
+    JointRolesOption,
+    PackageOption,
+    UrdfOption,
+    VirtualProfileOption,
+    XacroArgOption,
+    fail,
+    load_virtual_profile,
+    parse_packages,
+    parse_xacro_args,
+)
+
+
+@app.command()
+def demo(
+    duration: Annotated[float, typer.Option(help="Seconds to run the twin (wall time).", min=1.0)] = 40.0,
+    profile: Annotated[str, typer.Option(
+        help="How the emulated physical robot differs from its model: a name in config/physical_profiles "
+             "(nominal, default) or a path to a profile YAML.")] = "default",
+    motion: Annotated[str, typer.Option(
+        help="What the physical robot does: stand, squat, arm_wave, torso_twist, weight_shift or tour.")] = "tour",
+    out: Annotated[Path, typer.Option(help="Directory for report.json and the node logs.")] = Path("gap_report"),
+    urdf: UrdfOption = None,
+    package: PackageOption = None,
+    xacro_arg: XacroArgOption = None,
+    joint_roles: JointRolesOption = None,
+    gui: Annotated[bool, typer.Option(
+        help="Open the embedded simulator's viewer, the physical robot drawn as a translucent ghost "
+             "(needs a display).")] = False,
+    pacing: Annotated[str, typer.Option(
+        help="lockstep: the simulator steps to the stamp of each physical sample, so CPU hiccups delay "
+             "the twin instead of moving it. realtime: it runs on the wall clock, as Gazebo does.")] = "lockstep",
+    record: Annotated[Optional[Path], typer.Option(
+        help="Also record the physical, virtual and gap topics into this MCAP file (ROS 2 profile: opens in "
+             "Foxglove, plays with ros2 bag play, replays with digital-twin-gz replay).")] = None,
+    virtual_profile: VirtualProfileOption = None,
+) -> None:
+    """Run the whole twin on the embedded simulator and print the reality gap.
+
+    Starts the emulated physical robot (physical_emulator), the embedded simulator
+    (embedded_sim), twin_sync and gap_monitor as separate processes on a private ROS 2
+    domain with localhost discovery, shows the gap live, stops them with Ctrl-C after
+    --duration seconds, prints the summary table and leaves report.json and report.html in --out.
+    Exits 1 with the reason if a node died, 2 on bad options.
+    """
+    from digital_twin_gz.run import DemoError, TwinOptions, run_demo
+
+    packages = parse_packages(package)
+    xacro_args = parse_xacro_args(xacro_arg)
+    _check_run_options(urdf, packages, xacro_args, profile, motion, joint_roles)
+    if virtual_profile is not None:
+        load_virtual_profile(virtual_profile)
+    options = TwinOptions(
+        profile=profile, motion=motion, out_dir=str(out), gui=gui, pacing=pacing,
+        urdf=str(urdf.resolve()) if urdf else "",
+        xacro_args=tuple(f"{k}:={v}" for k, v in xacro_args.items()),
+        packages=tuple(f"{k}={v}" for k, v in packages.items()),
+        joint_roles=str(joint_roles.resolve()) if joint_roles else "",
+        record=str(record.expanduser().resolve()) if record else "",
+        virtual_profile=str(virtual_profile.expanduser().resolve()) if virtual_profile else "")
+    try:
+        run_demo(options, duration, console)
+    except DemoError as err:
+        console.print(f"[red]demo failed:[/] {err}", highlight=False)
+        raise typer.Exit(1) from err
+
+
+def _check_run_options(urdf: Path | None, packages: dict[str, Path], xacro_args: dict[str, str], profile: str,
+                       motion: str, joint_roles: Path | None) -> None:
+    """Fail before starting any process: the robot loads, the profile exists, the motion fits the robot."""
+    from digital_twin_gz.emulator import Motion, ProfileError, load_profile
+    from digital_twin_gz.robot import DescriptionError, RoleError, load_description, load_roles
+
+    try:
+        description = load_description(urdf, xacro_args=xacro_args, packages=packages)
+        load_profile(profile)
+        Motion(motion, description, load_roles(description, joint_roles))
+    except (DescriptionError, ProfileError, RoleError, OSError, ValueError) as err:
+        fail(err, 2, err)

@@ -1,0 +1,28 @@
+"""The reality gap: metrics between the two robots, the tracker that turns sample streams into a
+report, and the report itself (``report.json``, the summary table, ``report.html`` with pictures)."""
+
+from digital_twin_gz.gap.html import write_html
+from digital_twin_gz.gap.metrics import (
+    ERROR,
+    LEVEL_NAMES,
+    OK,
+    STAT_NAMES,
+    WARN,
+    GapLog,
+    GapMeter,
+    GapSamples,
+    Thresholds,
+    drift_rate,
+    key_links,
+    level,
+    orientation_error,
+    position_error,
+    stats,
+    summarise,
+)
+from digital_twin_gz.gap.report import build_report, print_summary, summary_table, write_outputs, write_report
+from digital_twin_gz.gap.tracker import GapTracker
+
+__all__ = ["ERROR", "LEVEL_NAMES", "OK", "STAT_NAMES", "WARN", "GapLog", "GapMeter", "GapSamples", "GapTracker",
+           "Thresholds", "build_report", "drift_rate", "key_links", "level", "orientation_error", "position_error",
+           "print_summary", "stats", "summarise", "summary_table", "write_html", "write_outputs", "write_report"]

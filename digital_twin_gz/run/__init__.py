@@ -1,0 +1,31 @@
+"""Running the twin: the node graph declared once, private local ROS domains, the demo, and what
+the launch files need (``launch_actions`` is imported by the launch files alone: it needs ``launch``)."""
+
+from digital_twin_gz.run.demo import DemoError, DemoResult, run_demo
+from digital_twin_gz.run.gazebo_launch import (
+    LAUNCH_MODES,
+    RETARGETED_BRIDGE,
+    GazeboSetup,
+    GazeboSetupError,
+    bridge_file_for,
+    gazebo_setup,
+    simulator_of,
+    spawn_height,
+    system_topics,
+)
+from digital_twin_gz.run.graph import (
+    LAUNCH_ARGUMENTS,
+    PACKAGE,
+    SIMULATORS,
+    NodeSpec,
+    TwinOptions,
+    launch_arguments,
+    launch_options,
+    twin_nodes,
+)
+from digital_twin_gz.run.rosenv import Domain, NodeProcess, local_env
+
+__all__ = ["LAUNCH_ARGUMENTS", "LAUNCH_MODES", "PACKAGE", "RETARGETED_BRIDGE", "SIMULATORS", "DemoError", "DemoResult",
+           "Domain", "GazeboSetup", "GazeboSetupError", "NodeProcess", "NodeSpec", "TwinOptions", "bridge_file_for",
+           "gazebo_setup", "launch_arguments", "launch_options", "local_env", "run_demo",
+           "simulator_of", "spawn_height", "system_topics", "twin_nodes"]
