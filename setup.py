@@ -67,7 +67,7 @@ setup(
     ],
     extras_require={
         "ros": ROS_KILTED,
-        "test": ["pytest==9.2.0"],
+        "test": ["pytest==9.2.0", "ruff==0.17.6", "import-linter==2.17"],
     },
     zip_safe=True,
     entry_points={

@@ -28,9 +28,9 @@ from pathlib import Path
 import mujoco
 
 from digital_twin_gz.emulator import load_profile
-from digital_twin_gz.gap import GapTracker
+from digital_twin_gz.gap import GapTracker, monitor_settings
 from digital_twin_gz.recording import PhysicalRecording, read_physical, record_emulated, stream_physical
-from digital_twin_gz.replay import ReplayStats, monitor_settings, read_ahead, replay
+from digital_twin_gz.replay import ReplayStats, read_ahead, replay
 from digital_twin_gz.robot import RobotDescription, WorldSettings, load_description, load_world
 from digital_twin_gz.sim import Simulator
 
@@ -39,14 +39,13 @@ def one_round(path: Path, description: RobotDescription, world: WorldSettings,
               scratch: Path) -> tuple[dict[str, float], ReplayStats, dict, PhysicalRecording]:
     """Wall times of the stages (replay and report, then read and bare MuJoCo on their own)."""
     walls = {}
-    settings = monitor_settings()
-    tracker = GapTracker(description, settings.key_links, max_gap=settings.max_gap)
+    tracker = GapTracker(description, monitor_settings())
     sim = Simulator(description, world)
     start = time.perf_counter()
     stats = replay(read_ahead(stream_physical(path, description)), sim, tracker)
     walls["replay"] = time.perf_counter() - start
     start = time.perf_counter()
-    report = tracker.report(settings.thresholds, profile="default", motion="tour", simulator="embedded",
+    report = tracker.report(profile="default", motion="tour", simulator="embedded",
                             source="bench")
     tracker.write(scratch / "report", report, world)
     walls["report"] = time.perf_counter() - start

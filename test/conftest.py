@@ -1,47 +1,38 @@
-"""Shared fixtures. Every ROS 2 process a test starts stays on this machine."""
+"""Shared fixtures. Every ROS 2 process a test starts stays on this machine.
+
+Markers (declared in setup.cfg): ``ros`` on tests that start ROS 2 nodes or talk DDS, ``slow`` on
+long physics runs (calibration searches); ``pytest -m "not ros and not slow"`` runs the pure logic.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("MUJOCO_GL", "egl")
 
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
 
 
+@pytest.fixture(scope="module")
+def description():
+    """The bundled humanoid, loaded once per test module."""
+    from digital_twin_gz.robot import load_description
+
+    return load_description()
+
+
 @pytest.fixture
 def other_humanoid(tmp_path):
-    from robots import write_other_humanoid
+    from helpers.robots import write_other_humanoid
 
     return write_other_humanoid(tmp_path)
-
-
-def require_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed: run bash .ci/setup --test")
-    return path
-
-
-def cli(*args: str):
-    """Run the installed ``digital-twin-gz`` entry point as a user would."""
-    import subprocess
-
-    return subprocess.run([str(BIN / "digital-twin-gz"), *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "COLUMNS": "200"})
-
-
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 @pytest.fixture
@@ -72,7 +63,7 @@ def nodes(domain, tmp_path):
 
 @pytest.fixture
 def probe(domain):
-    from ros_harness import Probe
+    from helpers.ros_harness import Probe
 
     node = Probe(domain)
     yield node

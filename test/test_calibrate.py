@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from conftest import cli
-from recordings import emulated
+from helpers import cli
+from helpers.recordings import emulated
 from sensor_msgs.msg import JointState
 
 from digital_twin_gz.calibration import (
@@ -28,7 +28,7 @@ from digital_twin_gz.emulator import (
     foot_links,
     load_profile,
 )
-from digital_twin_gz.gap import key_links
+from digital_twin_gz.gap import key_links, monitor_settings
 from digital_twin_gz.recording import read_physical, record_emulated
 from digital_twin_gz.robot import load_description, load_roles, load_world, parse_description
 from digital_twin_gz.run import TwinOptions, twin_nodes
@@ -37,11 +37,6 @@ from digital_twin_gz.sim import Simulator
 # The perturbation to recover. Squats: the load on the legs changes with the mass, and the
 # feet creep on the floor (soft contact) by an amount that depends on their friction.
 TRUTH = PhysicsPerturbation(mass_scale=1.08, foot_friction=0.6)
-
-
-@pytest.fixture(scope="module")
-def description():
-    return load_description()
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +49,7 @@ def truth_recording(tmp_path_factory, description):
     return path
 
 
+@pytest.mark.slow
 def test_calibration_recovers_the_injected_physics_and_halves_the_held_out_gap(truth_recording, tmp_path):
     out = tmp_path / "calibration"
     result = cli("calibrate", str(truth_recording), "--params", "mass_scale,foot_friction", "--restarts", "2",
@@ -91,6 +87,7 @@ def test_calibration_recovers_the_injected_physics_and_halves_the_held_out_gap(t
     assert gaps["calibrated"] < 0.5 * gaps["nominal"]
 
 
+@pytest.mark.slow
 def test_latency_of_a_recording_stamped_at_measurement_fits_to_zero(tmp_path, description):
     """The emulator's messages arrive 20 ms late, but the replay runs on their stamps: the
     twin need not act late at all, and acting late would widen the gap."""
@@ -108,6 +105,7 @@ def test_latency_of_a_recording_stamped_at_measurement_fits_to_zero(tmp_path, de
     assert calibration.report()["search"]["restarts"][0]["evaluations"] == len(fit.history)
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_best_so_far_and_still_measures_the_gaps(tmp_path, description):
     path = emulated(tmp_path / "squat.mcap", "default", "squat", 4.0)
     recording = read_physical(path, description)
@@ -141,7 +139,7 @@ def test_mass_and_actuator_gain_scaled_alike_make_the_same_twin(truth_recording,
     the twin barely changes, while mass alone off by the same factor is far worse."""
     roles = load_roles(description)
     evaluator = Evaluator(description, load_world(), foot_links(description, roles),
-                          tuple(key_links(description, {r: i for r, (i, _) in roles.joints.items()})), 0.1)
+                          tuple(key_links(description, roles)), monitor_settings())
     train, _ = training_part(read_physical(truth_recording, description), 0.3, 0.1)
 
     def score(mass_scale: float, actuator_gain: float) -> float:
@@ -196,6 +194,7 @@ def test_cli_calibrate_says_what_is_wrong(tmp_path, truth_recording):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.ros
 def test_the_live_twin_takes_the_calibrated_physics(tmp_path, description, nodes, probe):
     """embedded_sim with physics_profile stands on heavier legs: its knees hold more torque."""
     profile = tmp_path / "heavy.yaml"

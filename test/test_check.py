@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import cli, require_tool
-from robots import other_humanoid_urdf
+from helpers import cli, require_tool
+from helpers.robots import other_humanoid_urdf
 
 from digital_twin_gz.gazebo import checks
 

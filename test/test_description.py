@@ -105,7 +105,7 @@ def test_gain_overrides_from_config(other_humanoid, tmp_path, repo):
     (("<robot name=\"other\">", "<robot name=\"other\"><link"), r"line \d+: error parsing"),
 ])
 def test_parse_errors_name_file_and_problem(mutation, message, tmp_path):
-    from robots import other_humanoid_urdf
+    from helpers.robots import other_humanoid_urdf
 
     text = other_humanoid_urdf().replace(*mutation)
     with pytest.raises(DescriptionError, match=message) as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,16 +11,11 @@ from scipy.spatial.transform import Rotation
 
 from digital_twin_gz import gap
 from digital_twin_gz.gap import build_report, summary_table, write_report
-from digital_twin_gz.robot import ForwardKinematics, load_description, load_roles
+from digital_twin_gz.robot import ForwardKinematics, load_roles
 from digital_twin_gz.sim import Simulator
 from digital_twin_gz.twin import PairedStates, Pairing, SnapshotLog, Stream
 
 KEY_LINKS = ["l_sole_link", "r_sole_link", "l_hand_link", "r_hand_link", "head_link"]
-
-
-@pytest.fixture(scope="module")
-def description():
-    return load_description()
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +95,7 @@ def test_forward_kinematics_matches_mujoco(description):
 
 
 def test_key_links_are_feet_hands_and_head(description):
-    roles = {r: i for r, (i, _) in load_roles(description).joints.items()}
+    roles = load_roles(description)
     assert gap.key_links(description, roles) == KEY_LINKS
 
 
@@ -157,12 +153,12 @@ def test_stats_thresholds_and_drift():
     assert s["mean"] == 50.5 and s["max"] == 100.0
     assert s["rms"] == pytest.approx(np.sqrt(np.mean(values ** 2)))
     assert s["p95"] == pytest.approx(95.05)
-    thresholds = gap.Thresholds()
+    thresholds = gap.monitor_settings().thresholds
     assert thresholds.levels(0.01, 0.01) == (gap.OK, gap.OK)
     assert thresholds.levels(0.05, 0.2) == (gap.WARN, gap.WARN)
     assert thresholds.levels(0.2, 0.5) == (gap.ERROR, gap.ERROR)
     with pytest.raises(ValueError, match="base_position_warn_m"):
-        gap.Thresholds(base_position_warn_m=0.2, base_position_error_m=0.1)
+        replace(thresholds, base_position_warn_m=0.2, base_position_error_m=0.1)
     times = np.linspace(0, 10, 101)
     assert gap.drift_rate(times, 0.003 * times + 0.01) == pytest.approx(0.003)
 
@@ -177,8 +173,9 @@ def test_report_holds_the_stable_fields(description, meter, tmp_path):
     for chunk in np.array_split(np.arange(n), 4):
         log.extend(meter.measure(_paired(times[chunk], p[chunk] + offset[chunk], q[chunk], j[chunk],
                                          p[chunk], q[chunk], j[chunk])))
-    pairing = Pairing(len(description.joint_names))
-    report = build_report(log, pairing.counts, gap.Thresholds(), robot="humanoid", profile="nominal",
+    settings = gap.monitor_settings()
+    pairing = Pairing(len(description.joint_names), settings.max_gap, settings.max_wait)
+    report = build_report(log, pairing.counts, settings.thresholds, robot="humanoid", profile="nominal",
                           motion="stand", simulator="embedded", source="test")
     for metric in ("base_position_error_m", "base_orientation_error_rad"):
         assert set(report[metric]) == {"mean", "rms", "p95", "max"}

@@ -7,14 +7,14 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import require_tool
+from helpers import require_tool
+from helpers.recordings import emulated
 from PIL import Image
-from recordings import emulated
 
-from digital_twin_gz.gap import GapTracker
+from digital_twin_gz.gap import GapTracker, monitor_settings
 from digital_twin_gz.gap import html as html_report
 from digital_twin_gz.recording import read_physical
-from digital_twin_gz.replay import monitor_settings, replay
+from digital_twin_gz.replay import replay
 from digital_twin_gz.robot import load_description, load_world
 from digital_twin_gz.sim import Simulator
 
@@ -23,11 +23,10 @@ from digital_twin_gz.sim import Simulator
 def report_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("html")
     description, world = load_description(), load_world()
-    settings = monitor_settings()
-    tracker = GapTracker(description, settings.key_links, max_gap=settings.max_gap)
+    tracker = GapTracker(description, monitor_settings())
     replay(read_physical(emulated(folder / "run.mcap", "default", "squat", 3.0), description),
            Simulator(description, world), tracker)
-    report = tracker.report(settings.thresholds, profile="default", motion="squat", simulator="embedded",
+    report = tracker.report(profile="default", motion="squat", simulator="embedded",
                             source="test")
     tracker.write(folder / "out", report, world)
     return folder / "out"

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import BIN, REPO
+from helpers import BIN, REPO
 from lxml import etree
 
 from digital_twin_gz.gazebo import bridge, checks
@@ -284,6 +284,7 @@ def _children(pid: int) -> dict[int, list[str]]:
     return found
 
 
+@pytest.mark.ros
 def test_the_demo_starts_the_embedded_launch_graph(tmp_path):
     """The demo with its defaults runs the processes twin_embedded.launch.py declares with its defaults."""
     out = tmp_path / "report"

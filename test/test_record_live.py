@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from rosbags.rosbag2 import Reader
 from std_msgs.msg import Float64
 
 from digital_twin_gz.replay import replay_file
 from digital_twin_gz.robot import load_description, load_world, params_file
+
+pytestmark = pytest.mark.ros
 
 KEY_LINKS = ("l_sole_link", "r_sole_link", "l_hand_link", "r_hand_link", "head_link")
 RECORDED = {

@@ -6,20 +6,14 @@ import shutil
 
 import numpy as np
 import pytest
+from helpers.recordings import emulated, joint_state, odometry, raw_messages, to_rosbag2, write_messages
 from mcap.reader import make_reader
-from recordings import emulated, joint_state, odometry, raw_messages, to_rosbag2, write_messages
 from rosbags.rosbag2 import Reader, StoragePlugin
 
 from digital_twin_gz.recording import RecordingError, list_topics, read_physical, stream_physical, typestore
-from digital_twin_gz.robot import load_description
 from digital_twin_gz.twin import JointMap
 
 TOPICS = {"/physical/joint_states": "sensor_msgs/msg/JointState", "/physical/odom": "nav_msgs/msg/Odometry"}
-
-
-@pytest.fixture(scope="module")
-def description():
-    return load_description()
 
 
 @pytest.fixture(scope="module")

@@ -7,22 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli
-from recordings import emulated
+from helpers import cli
+from helpers.recordings import emulated
 from scipy.spatial.transform import Rotation
 
 from digital_twin_gz.emulator import PhysicsPerturbation, apply_physics
-from digital_twin_gz.gap import GapTracker
+from digital_twin_gz.gap import GapTracker, monitor_settings
 from digital_twin_gz.recording import BaseSamples, JointSamples, PhysicalRecording, read_physical, stream_physical
-from digital_twin_gz.replay import monitor_settings, read_ahead, replay, start_pose
-from digital_twin_gz.robot import load_description, load_world
+from digital_twin_gz.replay import read_ahead, replay, start_pose
+from digital_twin_gz.robot import load_world
 from digital_twin_gz.sim import Simulator
 from digital_twin_gz.twin import StartWindow, pose_at_start
-
-
-@pytest.fixture(scope="module")
-def description():
-    return load_description()
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +28,11 @@ def recordings(tmp_path_factory):
 
 def run(path, description, sim=None, pieces=None):
     """Replay the whole recording, or (``pieces``: seconds) read in pieces while it runs."""
-    settings = monitor_settings()
-    tracker = GapTracker(description, settings.key_links, max_gap=settings.max_gap)
+    tracker = GapTracker(description, monitor_settings())
     recording = (read_physical(path, description) if pieces is None
                  else read_ahead(stream_physical(path, description, seconds=pieces)))
     stats = replay(recording, sim or Simulator(description, load_world()), tracker)
-    report = tracker.report(settings.thresholds, profile="p", motion="m", simulator="embedded", source="test")
+    report = tracker.report(profile="p", motion="m", simulator="embedded", source="test")
     return report, tracker, stats
 
 
@@ -121,7 +115,7 @@ def test_bulk_feeding_and_pose_match_what_the_live_nodes_use(description):
     rng = np.random.default_rng(0)
     times = np.cumsum(rng.uniform(-0.001, 0.003, 400))  # some samples go back in time
     values = rng.normal(size=(400, 3))
-    one, bulk = Pairing(3), Pairing(3)
+    one, bulk = Pairing(3, 0.1, 1.0), Pairing(3, 0.1, 1.0)
     kept = [one.add("physical_joints", t, v) for t, v in zip(times, values)]
     for part in np.array_split(np.arange(400), 7):
         bulk.extend("physical_joints", times[part], values[part])

@@ -12,6 +12,8 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from digital_twin_gz.gazebo import bridge
 from digital_twin_gz.robot import load_description
 
+pytestmark = pytest.mark.ros
+
 
 @pytest.fixture
 def sim_node(nodes, probe):

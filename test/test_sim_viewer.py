@@ -7,8 +7,10 @@ import time
 
 import numpy as np
 import pytest
-from conftest import require_tool
-from xwd import read_xwd
+from helpers import require_tool
+from helpers.xwd import read_xwd
+
+pytestmark = pytest.mark.ros
 
 
 @pytest.fixture

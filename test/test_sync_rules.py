@@ -7,14 +7,9 @@ import pytest
 
 from digital_twin_gz.emulator import Motion, PhysicalRobot, ProfileError, apply_physics, foot_links, load_profile
 from digital_twin_gz.gazebo import GazeboControl, SimControlError
-from digital_twin_gz.robot import load_description, load_roles
+from digital_twin_gz.robot import load_roles
 from digital_twin_gz.sim import Simulator
 from digital_twin_gz.twin import JointMap, JointMapError, SampleError, SampleGate, StaleWatch
-
-
-@pytest.fixture(scope="module")
-def description():
-    return load_description()
 
 
 def test_joint_map_renames_ignores_and_names_the_file(description, tmp_path):

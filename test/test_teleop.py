@@ -10,16 +10,18 @@ import time
 
 import numpy as np
 import pytest
-from conftest import BIN, cli, require_tool
 from diagnostic_msgs.msg import DiagnosticArray
+from helpers import BIN, cli, require_tool
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 from trajectory_msgs.msg import JointTrajectory
 
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import STATE_QOS
-from digital_twin_gz.robot import load_description, params_file
+from digital_twin_gz.robot import params_file
 from digital_twin_gz.teleop import MirrorLimiter
+
+pytestmark = pytest.mark.ros
 
 SPEED = 0.25  # teleop's default fraction of the velocity limits
 MIRROR_RATE = 50.0
@@ -106,11 +108,6 @@ def terminal(domain, tmp_path):
     yield start
     for t in started:
         t.close()
-
-
-@pytest.fixture(scope="module")
-def description():
-    return load_description()
 
 
 @pytest.fixture

@@ -21,11 +21,6 @@ from digital_twin_gz.teleop.ui import bar, joint_row
 
 
 @pytest.fixture(scope="module")
-def description():
-    return load_description()
-
-
-@pytest.fixture(scope="module")
 def roles(description):
     return load_roles(description)
 

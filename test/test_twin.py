@@ -9,8 +9,8 @@ import signal
 import numpy as np
 import pytest
 import yaml
-from conftest import cli
 from diagnostic_msgs.msg import DiagnosticArray
+from helpers import cli
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 from std_srvs.srv import SetBool, Trigger
@@ -19,6 +19,8 @@ from trajectory_msgs.msg import JointTrajectory
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import STATE_QOS
 from digital_twin_gz.robot import load_description, params_file
+
+pytestmark = pytest.mark.ros
 
 
 def _demo(tmp_path, profile: str, *extra: str) -> dict:

@@ -25,6 +25,7 @@ import launch_testing.actions
 import launch_testing.asserts
 import rclpy
 import yaml
+from launch import LaunchDescription
 from launch.actions import IncludeLaunchDescription, SetEnvironmentVariable
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from nav_msgs.msg import Odometry
@@ -35,7 +36,8 @@ from std_msgs.msg import Float64
 from digital_twin_gz.gazebo import bundled_bridge, load_bridge, virtual_topics
 from digital_twin_gz.robot import params_file, share_dir
 from digital_twin_gz.run import Domain
-from launch import LaunchDescription
+
+pytestmark = pytest.mark.ros
 
 STARTUP_TIMEOUT = 180.0  # s: Gazebo loads, the robot is spawned, then the twin's nodes start
 SETTLE = 5.0  # s: the spawned robot bends its knees into its standing pose

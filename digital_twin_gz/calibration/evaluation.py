@@ -11,7 +11,7 @@ import numpy as np
 from digital_twin_gz import gap
 from digital_twin_gz.calibration.parameters import CalibrationError, Candidate
 from digital_twin_gz.emulator import apply_physics
-from digital_twin_gz.gap import GapTracker
+from digital_twin_gz.gap import GapTracker, MonitorSettings
 from digital_twin_gz.recording import BaseSamples, JointSamples, PhysicalRecording
 from digital_twin_gz.replay import replay
 from digital_twin_gz.robot import RobotDescription, WorldSettings
@@ -58,15 +58,15 @@ class Evaluator:
     """Replays recordings through candidate models (the model is built once and copied per candidate)."""
 
     def __init__(self, description: RobotDescription, world: WorldSettings, feet: list[str],
-                 key_links: tuple[str, ...], max_gap: float) -> None:
+                 key_links: tuple[str, ...], settings: MonitorSettings) -> None:
         self.description, self.world, self.feet = description, world, feet
-        self.key_links, self.max_gap = key_links, max_gap
+        self.key_links, self.settings = key_links, settings
         self.built: BuiltModel = build_model(description, world)
 
     def gap(self, recording: PhysicalRecording, candidate: Candidate, since_s: float = WARMUP_S) -> Gap:
         sim = Simulator(self.description, self.world, replace(self.built, model=copy.copy(self.built.model)))
         apply_physics(sim, candidate.physics, self.feet)
-        tracker = GapTracker(self.description, self.key_links, max_gap=self.max_gap)
+        tracker = GapTracker(self.description, self.settings, key_links=self.key_links)
         replay(recording, sim, tracker, delay=candidate.latency)
         return Gap.of(tracker.log.samples, since_s)
 

@@ -30,8 +30,8 @@ from digital_twin_gz.calibration.outputs import PROFILE_FILE, REPORT_FILE, URDF_
 from digital_twin_gz.calibration.parameters import PARAMETERS, CalibrationError, Candidate
 from digital_twin_gz.calibration.report import build_report
 from digital_twin_gz.emulator import PhysicsPerturbation, foot_links
+from digital_twin_gz.gap import monitor_settings
 from digital_twin_gz.recording import PhysicalRecording
-from digital_twin_gz.replay import monitor_settings
 from digital_twin_gz.robot import JointRoles, RobotDescription, WorldSettings, load_roles
 from digital_twin_gz.sim.builder import build_model
 
@@ -134,8 +134,7 @@ class Calibration:
         self.budget = budget or Budget()
         roles = roles or load_roles(description)
         settings = monitor_settings()
-        self.key_links = settings.key_links or tuple(
-            gap.key_links(description, {r: i for r, (i, _) in roles.joints.items()}))
+        self.key_links = settings.key_links or tuple(gap.key_links(description, roles))
         self.feet = foot_links(description, roles)
         if "foot_friction" in names and not self.feet:
             raise CalibrationError(f"foot_friction: no feet found on '{description.name}' (no ankle joint roles); "
@@ -150,7 +149,7 @@ class Calibration:
             nominal["foot_friction"] = float(np.mean(model.geom_friction[geoms, 0]))
         # The nominal model is one member of every restart's first population: the fit is never worse.
         self.nominal = np.clip([nominal[n] for n in names], self.bounds[:, 0], self.bounds[:, 1])
-        self._pool_args = ((description, world, self.feet, self.key_links, settings.max_gap),
+        self._pool_args = ((description, world, self.feet, self.key_links, settings),
                            {"train": self.train, "all": recording})
         self._pool = None
         self.fit: Fit | None = None

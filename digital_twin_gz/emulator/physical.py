@@ -127,11 +127,7 @@ def foot_links(description: RobotDescription, roles: JointRoles) -> list[str]:
         role = next((r for r in (f"{side}_ankle_pitch", f"{side}_ankle_roll") if r in roles.joints), None)
         if role is None:
             continue
-        stack = [description.joints[description.joint_names[roles.joints[role][0]]].child]
-        while stack:
-            link = stack.pop()
-            feet.append(link)
-            stack += [j.child for j in description.children(link)]
+        feet += description.below(description.joints[description.joint_names[roles.index(role)]].child)
     return feet
 
 

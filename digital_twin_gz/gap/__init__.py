@@ -6,6 +6,7 @@ from digital_twin_gz.gap.metrics import (
     ERROR,
     LEVEL_NAMES,
     OK,
+    STALE,
     STAT_NAMES,
     WARN,
     GapLog,
@@ -15,14 +16,17 @@ from digital_twin_gz.gap.metrics import (
     drift_rate,
     key_links,
     level,
+    level_name,
     orientation_error,
     position_error,
     stats,
     summarise,
 )
 from digital_twin_gz.gap.report import build_report, print_summary, summary_table, write_outputs, write_report
+from digital_twin_gz.gap.settings import MonitorSettings, monitor_params, monitor_settings
 from digital_twin_gz.gap.tracker import GapTracker
 
-__all__ = ["ERROR", "LEVEL_NAMES", "OK", "STAT_NAMES", "WARN", "GapLog", "GapMeter", "GapSamples", "GapTracker",
-           "Thresholds", "build_report", "drift_rate", "key_links", "level", "orientation_error", "position_error",
+__all__ = ["ERROR", "LEVEL_NAMES", "OK", "STALE", "STAT_NAMES", "WARN", "GapLog", "GapMeter", "GapSamples",
+           "GapTracker", "MonitorSettings", "Thresholds", "build_report", "drift_rate", "key_links", "level",
+           "level_name", "monitor_params", "monitor_settings", "orientation_error", "position_error",
            "print_summary", "stats", "summarise", "summary_table", "write_html", "write_outputs", "write_report"]

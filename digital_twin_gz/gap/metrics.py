@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from digital_twin_gz.robot import ForwardKinematics, RobotDescription
+from digital_twin_gz.robot import ForwardKinematics, JointRoles, RobotDescription
 from digital_twin_gz.twin import PairedStates
 
-OK, WARN, ERROR = 0, 1, 2
-LEVEL_NAMES = ("OK", "WARN", "ERROR")
+# diagnostic_msgs/DiagnosticStatus levels, and their names as /diagnostics readers show them.
+OK, WARN, ERROR, STALE = 0, 1, 2, 3
+LEVEL_NAMES = ("OK", "WARN", "ERROR", "STALE")
 STAT_NAMES = ("mean", "rms", "p95", "max")
 
 
@@ -43,6 +44,11 @@ def stats(values: np.ndarray, axis: int = 0) -> dict[str, np.ndarray]:
             "p95": np.percentile(values, 95, axis=axis), "max": values.max(axis=axis)}
 
 
+def level_name(level: int) -> str:
+    """A diagnostic level's name (``?`` for a level outside the four)."""
+    return LEVEL_NAMES[level] if 0 <= level < len(LEVEL_NAMES) else "?"
+
+
 def level(value: float, warn: float, error: float) -> int:
     if not np.isfinite(value):
         return OK
@@ -53,10 +59,10 @@ def level(value: float, warn: float, error: float) -> int:
 class Thresholds:
     """Levels apply to the windowed RMS, so one noisy sample does not raise an alarm."""
 
-    base_position_warn_m: float = 0.05
-    base_position_error_m: float = 0.10
-    base_orientation_warn_rad: float = 0.15
-    base_orientation_error_rad: float = 0.30
+    base_position_warn_m: float
+    base_position_error_m: float
+    base_orientation_warn_rad: float
+    base_orientation_error_rad: float
 
     def __post_init__(self) -> None:
         for metric in ("base_position", "base_orientation"):
@@ -108,31 +114,24 @@ class GapMeter:
         )
 
 
-def key_links(description: RobotDescription, roles_of_joints: dict[str, int]) -> list[str]:
+def key_links(description: RobotDescription, roles: JointRoles) -> list[str]:
     """Feet, hands and head of any humanoid: the deepest link below each ankle and wrist
-    (or elbow), and the link the last neck joint moves. ``roles_of_joints``: role -> joint index."""
+    (or elbow), and the link the last neck joint moves."""
+    def moved_by(role: str) -> str:
+        return description.joints[description.joint_names[roles.index(role)]].child
+
     found = []
     ends = (("left_ankle_roll", "left_ankle_pitch"), ("right_ankle_roll", "right_ankle_pitch"),
             ("left_wrist", "left_elbow"), ("right_wrist", "right_elbow"))
     for candidates in ends:
-        role = next((r for r in candidates if r in roles_of_joints), None)
+        role = next((r for r in candidates if r in roles.joints), None)
         if role is not None:
-            joint = description.joints[description.joint_names[roles_of_joints[role]]]
-            found.append(_deepest_below(description, joint.child))
-    head = next((r for r in ("neck_pitch", "neck_yaw") if r in roles_of_joints), None)
+            below = description.below(moved_by(role))
+            found.append(max(below, key=below.__getitem__))
+    head = next((r for r in ("neck_pitch", "neck_yaw") if r in roles.joints), None)
     if head is not None:
-        found.append(description.joints[description.joint_names[roles_of_joints[head]]].child)
+        found.append(moved_by(head))
     return found
-
-
-def _deepest_below(description: RobotDescription, link: str) -> str:
-    best, depth, stack = link, 0, [(link, 0)]
-    while stack:
-        current, d = stack.pop()
-        if d > depth:
-            best, depth = current, d
-        stack += [(j.child, d + 1) for j in description.children(current)]
-    return best
 
 
 @dataclass

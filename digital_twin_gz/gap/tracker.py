@@ -11,6 +11,7 @@ from pathlib import Path
 
 from digital_twin_gz.gap import metrics as gap
 from digital_twin_gz.gap.report import build_report, write_outputs
+from digital_twin_gz.gap.settings import MonitorSettings
 from digital_twin_gz.robot import JointRoles, RobotDescription, WorldSettings, load_roles
 from digital_twin_gz.twin import Pairing, SnapshotLog
 
@@ -19,16 +20,19 @@ class GapTracker:
     """Feed ``pairing`` with samples (``add``/``add_base``); ``measure()`` pairs what it can
     and logs the errors; ``report()`` and ``write()`` make the run's outputs."""
 
-    def __init__(self, description: RobotDescription, key_links: list[str] | tuple[str, ...] = (),
-                 roles: JointRoles | None = None, max_gap: float = 0.1, max_wait: float = 1.0) -> None:
-        self.description = description
+    def __init__(self, description: RobotDescription, settings: MonitorSettings, roles: JointRoles | None = None,
+                 key_links: list[str] | tuple[str, ...] = ()) -> None:
+        """``key_links``: the links to measure; default: the settings' key links, else feet, hands and
+        head found from the joint roles."""
+        self.description, self.settings = description, settings
+        key_links = key_links or settings.key_links
         if not key_links:
             roles = roles or load_roles(description)
-            key_links = gap.key_links(description, {r: i for r, (i, _) in roles.joints.items()})
+            key_links = gap.key_links(description, roles)
         self.meter = gap.GapMeter(description, key_links)
         self.log = gap.GapLog(description.joint_names, self.meter.key_links)
         self.snapshots = SnapshotLog()
-        self.pairing = Pairing(len(description.joint_names), max_gap=max_gap, max_wait=max_wait)
+        self.pairing = Pairing(len(description.joint_names), settings.max_gap, settings.max_wait)
 
     def measure(self) -> gap.GapSamples:
         """Measure every virtual sample that can be paired now; returns the new samples."""
@@ -38,9 +42,9 @@ class GapTracker:
         self.snapshots.extend(paired)
         return samples
 
-    def report(self, thresholds: gap.Thresholds, *, profile: str, motion: str, simulator: str, source: str) -> dict:
-        return build_report(self.log, self.pairing.counts, thresholds, robot=self.description.name, profile=profile,
-                            motion=motion, simulator=simulator, source=source)
+    def report(self, *, profile: str, motion: str, simulator: str, source: str) -> dict:
+        return build_report(self.log, self.pairing.counts, self.settings.thresholds, robot=self.description.name,
+                            profile=profile, motion=motion, simulator=simulator, source=source)
 
     def write(self, out_dir: Path, report: dict, world: WorldSettings) -> list[Path]:
         """report.json, the HTML report and its pictures."""

@@ -2,6 +2,7 @@
 ``digital-twin-gz check`` (the description, world and bridge through Gazebo's own tools)."""
 
 from digital_twin_gz.gazebo.bridge import (
+    SIMULATORS,
     BridgeEntry,
     BridgeError,
     VirtualTopics,
@@ -12,5 +13,5 @@ from digital_twin_gz.gazebo.bridge import (
 )
 from digital_twin_gz.gazebo.control import GazeboControl, SimControlError
 
-__all__ = ["BridgeEntry", "BridgeError", "GazeboControl", "SimControlError", "VirtualTopics", "bundled_bridge",
-           "load_bridge", "retarget", "virtual_topics"]
+__all__ = ["SIMULATORS", "BridgeEntry", "BridgeError", "GazeboControl", "SimControlError", "VirtualTopics",
+           "bundled_bridge", "load_bridge", "retarget", "virtual_topics"]

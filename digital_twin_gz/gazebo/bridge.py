@@ -14,6 +14,8 @@ import yaml
 
 from digital_twin_gz.robot import share_dir
 
+# The simulators behind the contract: the embedded one speaks its ROS side itself, Gazebo through the bridge.
+SIMULATORS = ("embedded", "gazebo")
 DIRECTIONS = ("BIDIRECTIONAL", "GZ_TO_ROS", "ROS_TO_GZ")
 REQUIRED = ("ros_topic_name", "gz_topic_name", "ros_type_name", "gz_type_name")
 _MODEL_TOPIC = re.compile(r"^/model/(?P<model>[^/]+)/")

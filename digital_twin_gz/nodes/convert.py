@@ -7,12 +7,14 @@ from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
+from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from digital_twin_gz.emulator import Measurement
 from digital_twin_gz.sim import RobotState, Trajectory, TrajectoryError
+from digital_twin_gz.twin import JointMap, SampleError
 
 
 def to_time(seconds: float) -> Time:
@@ -27,6 +29,23 @@ def to_duration(seconds: float) -> Duration:
 
 def to_seconds(stamp: Time | Duration) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def now_seconds(node: Node) -> float:
+    """The node's clock (ROS time: /clock under use_sim_time) in seconds."""
+    return node.get_clock().now().nanoseconds * 1e-9
+
+
+def joint_positions(msg: JointState, joint_map: JointMap, fill: np.ndarray) -> np.ndarray:
+    """The message's positions as a full vector in the description's joint order, ``fill`` for the
+    joints it does not name; SampleError for unknown joints, a length mismatch, NaN or inf."""
+    try:
+        vector = joint_map.vector(msg.name, np.asarray(msg.position, dtype=float), fill)
+    except IndexError as err:
+        raise SampleError("length_mismatch", f"{len(msg.name)} names but {len(msg.position)} positions") from err
+    if not np.isfinite(vector).all():
+        raise SampleError("nan", "NaN or inf")
+    return vector
 
 
 def clock(seconds: float) -> Clock:

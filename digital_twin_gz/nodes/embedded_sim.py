@@ -55,7 +55,7 @@ class EmbeddedSim(Node):
         self.joint_index = {name: k for k, name in enumerate(description.joint_names)}
         self.base_frame = description.root_link
         self.lock = threading.Lock()
-        self.clock = SimClock(self.get_clock().now().nanoseconds * 1e-9 if self.pacing == "realtime" else None)
+        self.clock = SimClock(convert.now_seconds(self) if self.pacing == "realtime" else None)
         self._wall_start = time.monotonic()
 
         self.pub_clock = self.create_publisher(Clock, topics.clock, 10)

@@ -41,7 +41,7 @@ from digital_twin_gz.nodes.common import (
     run,
 )
 from digital_twin_gz.nodes.recorder import TopicRecorder
-from digital_twin_gz.twin import JointMap, SampleError, StaleWatch
+from digital_twin_gz.twin import JointMap, SampleError, StaleWatch, usable_poses
 
 
 class GapMonitor(Node):
@@ -51,25 +51,22 @@ class GapMonitor(Node):
         declare = self.declare_parameter
         self.meta = {"profile": declare("profile", "live").value, "motion": declare("motion", "live").value,
                      "simulator": declare("simulator", "embedded").value}
-        joint_map = declare("joint_map", "").value
-        links = declare_strings(self, "key_links")
-        self.window = float(declare("window", 5.0).value)
-        self.thresholds = gap.Thresholds(
-            base_position_warn_m=float(declare("base_position_warn", 0.05).value),
-            base_position_error_m=float(declare("base_position_error", 0.10).value),
-            base_orientation_warn_rad=float(declare("base_orientation_warn", 0.15).value),
-            base_orientation_error_rad=float(declare("base_orientation_error", 0.30).value))
-        self.out_dir = Path(declare("out_dir", "gap_report").value).expanduser()
-        record = declare("record", "").value
-        max_gap = float(declare("max_gap", 0.1).value)
-        max_wait = float(declare("max_wait", 5.0).value)
-        self.watch = StaleWatch(float(declare("stale_timeout", 0.5).value))
-        rate = float(declare("publish_rate", 20.0).value)
+        defaults = gap.monitor_params()
+        joint_map = declare("joint_map", defaults["joint_map"]).value
+        settings = gap.MonitorSettings.from_params({
+            name: declare(name, defaults[name]).value for name in (
+                "window", "base_position_warn", "base_position_error", "base_orientation_warn",
+                "base_orientation_error", "max_gap", "max_wait")} | {"key_links": declare_strings(self, "key_links")})
+        self.window, self.thresholds = settings.window, settings.thresholds
+        self.out_dir = Path(declare("out_dir", defaults["out_dir"]).value).expanduser()
+        record = declare("record", defaults["record"]).value
+        self.watch = StaleWatch(float(declare("stale_timeout", defaults["stale_timeout"]).value))
+        rate = float(declare("publish_rate", defaults["publish_rate"]).value)
 
         d = self.description
         self.physical_map = JointMap.load(d, Path(joint_map) if joint_map else None)
         self.virtual_map = JointMap(d)
-        self.tracker = GapTracker(d, links, max_gap=max_gap, max_wait=max_wait)
+        self.tracker = GapTracker(d, settings)
         self._last = {"physical": d.default_positions, "virtual": d.default_positions}
         self.started = time.monotonic()
 
@@ -105,12 +102,9 @@ class GapMonitor(Node):
     def _joints(self, side: str, msg: JointState, joint_map: JointMap) -> None:
         stream = f"{side}_joints"
         try:
-            vector = joint_map.vector(msg.name, np.array(msg.position), self._last[side])
-        except (SampleError, IndexError) as err:
+            vector = convert.joint_positions(msg, joint_map, self._last[side])
+        except SampleError as err:
             self.get_logger().warning(f"ignored a sample on {stream}: {err}", throttle_duration_sec=1.0)
-            return
-        if not np.isfinite(vector).all():
-            self.get_logger().warning(f"ignored a sample on {stream}: NaN or inf", throttle_duration_sec=1.0)
             return
         if self.tracker.pairing.add(stream, convert.to_seconds(msg.header.stamp), vector):
             self._last[side] = vector
@@ -119,7 +113,7 @@ class GapMonitor(Node):
 
     def _base(self, side: str, msg: Odometry) -> None:
         position, orientation = convert.base_pose(msg)
-        if not (np.isfinite(position).all() and np.isfinite(orientation).all()) or not np.linalg.norm(orientation):
+        if not usable_poses(position, orientation):
             self.get_logger().warning(f"ignored a {side} base pose with NaN, inf or a zero quaternion",
                                       throttle_duration_sec=1.0)
             return
@@ -171,14 +165,14 @@ class GapMonitor(Node):
             values |= {f"base_position_error_m_{k}": f"{v:.6f}" for k, v in position.items()}
             values |= {f"base_orientation_error_rad_{k}": f"{v:.6f}" for k, v in orientation.items()}
             values |= {"mpjpe_mm_rms": f"{mpjpe['rms']:.3f}", "joint_position_error_rad_rms": f"{joints['rms']:.6f}"}
-        stamp = self.get_clock().now().nanoseconds * 1e-9
+        stamp = convert.now_seconds(self)
         self.pub_diag.publish(convert.diagnostics(stamp, [("gap_monitor", level, message, values)], self.get_name()))
 
     def finish(self) -> None:
         if self.recorder is not None:
             self.recorder.close()
         self.tracker.measure()
-        report = self.tracker.report(self.thresholds, source="live", **self.meta)
+        report = self.tracker.report(source="live", **self.meta)
         paths = self.tracker.write(self.out_dir, report, self.world)
         print_summary(report)
         self.get_logger().info(f"wrote {', '.join(str(p) for p in paths)}")

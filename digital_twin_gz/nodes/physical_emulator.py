@@ -52,7 +52,7 @@ class PhysicalEmulator(Node):
         self.joint_index = {name: k for k, name in enumerate(self.names)}
         self.base_frame = description.root_link
         self.latency = profile.measurement.latency_s
-        self.origin = self.get_clock().now().nanoseconds * 1e-9
+        self.origin = convert.now_seconds(self)
         self._wall_start = time.monotonic()
         self._period = 1.0 / rate
         self._samples = 0

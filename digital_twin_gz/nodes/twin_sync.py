@@ -22,7 +22,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from digital_twin_gz.gap import ERROR, OK, WARN
-from digital_twin_gz.gazebo import GazeboControl, SimControlError
+from digital_twin_gz.gazebo import SIMULATORS, GazeboControl, SimControlError
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import (
     DIAGNOSTICS,
@@ -35,8 +35,6 @@ from digital_twin_gz.nodes.common import (
 )
 from digital_twin_gz.twin import JointMap, SampleError, SampleGate, StaleWatch
 
-SIMULATORS = ("embedded", "gazebo")
-
 
 class EmbeddedControl:
     """The embedded simulator's base-pose input, behind the same call as :class:`GazeboControl`."""
@@ -47,7 +45,7 @@ class EmbeddedControl:
         self.frame = frame
 
     def set_base_pose(self, position: np.ndarray, orientation: np.ndarray) -> None:
-        stamp = self.node.get_clock().now().nanoseconds * 1e-9
+        stamp = convert.now_seconds(self.node)
         self.publisher.publish(convert.pose_stamped(stamp, self.frame, position, orientation))
 
 
@@ -174,7 +172,7 @@ class TwinSync(Node):
         values = {"paused": str(self.paused).lower(), "accepted": self.gate.accepted,
                   "clamped_samples": self.clamped_samples, "last_sample_age_s": "none" if age is None else f"{age:.3f}",
                   **{f"rejected_{reason}": n for reason, n in sorted(self.gate.rejected.items())}}
-        stamp = self.get_clock().now().nanoseconds * 1e-9
+        stamp = convert.now_seconds(self)
         self.pub_diag.publish(convert.diagnostics(stamp, [("twin_sync", level, message, values)], self.get_name()))
 
 

@@ -36,7 +36,7 @@ from digital_twin_gz.recording.samples import (
     Topic,
 )
 from digital_twin_gz.robot import RobotDescription
-from digital_twin_gz.twin import JointMap, SampleError
+from digital_twin_gz.twin import JointMap, SampleError, usable_poses
 
 # Recording time per piece of stream_physical: short enough that a replay waits little for
 # the first piece, long enough that a piece costs few calls.
@@ -285,7 +285,7 @@ def _base_samples(path: Path, topic: str, kind: str, messages: list[tuple[int, b
     stamps, poses, decoded = decode_poses([data for _, data in messages], kind)
     if not decoded.all():
         warnings.append(f"{path}: skipped {int((~decoded).sum())} messages on {topic} that do not decode")
-    usable = decoded & np.isfinite(poses).all(axis=1) & (np.linalg.norm(poses[:, 3:], axis=1) > 0)
+    usable = decoded & usable_poses(poses[:, :3], poses[:, 3:])
     if not usable.any() and first:
         raise RecordingError(f"{path}: no usable pose on {topic} (all undecodable, NaN or a zero quaternion)")
     logs = np.array([log for log, _ in messages], dtype=np.int64)

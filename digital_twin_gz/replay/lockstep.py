@@ -23,15 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from digital_twin_gz.emulator import Profile, apply_physics, foot_links
-from digital_twin_gz.gap import GapTracker, Thresholds
+from digital_twin_gz.gap import GapTracker, monitor_settings
 from digital_twin_gz.recording import PhysicalRecording, stream_physical
-from digital_twin_gz.robot import JointRoles, RobotDescription, WorldSettings, load_roles, params_file
+from digital_twin_gz.robot import JointRoles, RobotDescription, WorldSettings, load_roles
 from digital_twin_gz.sim import Simulator
 from digital_twin_gz.sim.timebase import SimClock
-from digital_twin_gz.twin import JointMap, SampleGate, StartWindow
+from digital_twin_gz.twin import JointMap, SampleGate, StartWindow, usable_poses
 
 # Pair and measure after this many samples (gap_monitor does it on a timer; the result is the same).
 MEASURE_EVERY = 500
@@ -45,29 +44,6 @@ class ReplayStats:
     rejected: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class MonitorSettings:
-    """gap_monitor's parameters that shape the metrics, from the twin's params file."""
-
-    thresholds: Thresholds
-    max_gap: float
-    key_links: tuple[str, ...]
-
-
-def monitor_settings(path: Path | None = None) -> MonitorSettings:
-    """What gap_monitor would use (``config/twin.yaml``), so a replay measures like the live twin."""
-    config = yaml.safe_load((path or params_file()).read_text()) or {}
-    params = config.get("gap_monitor", {}).get("ros__parameters", {})
-    defaults = Thresholds()
-    thresholds = Thresholds(
-        base_position_warn_m=float(params.get("base_position_warn", defaults.base_position_warn_m)),
-        base_position_error_m=float(params.get("base_position_error", defaults.base_position_error_m)),
-        base_orientation_warn_rad=float(params.get("base_orientation_warn", defaults.base_orientation_warn_rad)),
-        base_orientation_error_rad=float(params.get("base_orientation_error", defaults.base_orientation_error_rad)))
-    links = tuple(link for link in params.get("key_links") or () if link)
-    return MonitorSettings(thresholds, float(params.get("max_gap", 0.1)), links)
-
-
 def start_pose(recording: PhysicalRecording, default: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Joints of the first sample (default where not finite) and the base pose fitted through
     the usable base poses of the start window, from the one nearest the first joint sample in
@@ -75,8 +51,7 @@ def start_pose(recording: PhysicalRecording, default: np.ndarray) -> tuple[np.nd
     joints = recording.joints.positions[0]
     joints = np.where(np.isfinite(joints), joints, default)
     base = recording.base
-    usable = (np.isfinite(base.positions).all(axis=1) & np.isfinite(base.orientations).all(axis=1)
-              & (np.linalg.norm(base.orientations, axis=1) > 0))
+    usable = usable_poses(base.positions, base.orientations)
     distance = np.where(usable, np.abs(base.stamps_ns - recording.joints.stamps_ns[0]), np.iinfo(np.int64).max)
     window = StartWindow()
     first = int(np.argmin(distance))
@@ -110,7 +85,7 @@ class _Feed:
         self.base_times = (base.stamps_ns - self.origin_ns) * 1e-9
         self.base_poses = np.hstack([base.positions, base.orientations])
         # What gap_monitor ignores: poses with NaN, inf or a zero quaternion, joint samples with NaN or inf.
-        self.base_ok = np.isfinite(self.base_poses).all(axis=1) & (np.linalg.norm(base.orientations, axis=1) > 0)
+        self.base_ok = usable_poses(base.positions, base.orientations)
         self.physical_ok = np.isfinite(piece.joints.positions).all(axis=1)
         self.first = self.base = 0
         return self.times
@@ -230,8 +205,7 @@ def replay_file(path: Path, description: RobotDescription, world: WorldSettings,
     ``on_read`` sees each piece of the recording as it is read (its warnings; the first one's
     topic list holds the sample count of the whole). ``virtual_profile``: physics of the
     virtual model (a calibrated profile), else the description's."""
-    settings = monitor_settings()
-    tracker = GapTracker(description, settings.key_links, roles, settings.max_gap)
+    tracker = GapTracker(description, monitor_settings(), roles)
     sim = Simulator(description, world)
     if virtual_profile is not None:
         feet = foot_links(description, roles or load_roles(description))
@@ -246,7 +220,7 @@ def replay_file(path: Path, description: RobotDescription, world: WorldSettings,
             yield piece
 
     stats = replay(pieces(), sim, tracker, progress)
-    report = tracker.report(settings.thresholds, profile=meta.get("profile", "unknown"),
+    report = tracker.report(profile=meta.get("profile", "unknown"),
                             motion=meta.get("motion", "unknown"), simulator="embedded",
                             source=f"replay of {Path(path).name}"
                                    + (f", virtual model {virtual_profile.name}" if virtual_profile else ""))

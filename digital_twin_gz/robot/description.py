@@ -139,6 +139,16 @@ class RobotDescription:
     def children(self, link: str) -> list[Joint]:
         return [j for j in self.joints.values() if j.parent == link]
 
+    def below(self, link: str) -> dict[str, int]:
+        """``link`` and every link below it, each with its depth under ``link`` (0 for itself),
+        depth first."""
+        found, stack = {}, [(link, 0)]
+        while stack:
+            current, depth = stack.pop()
+            found[current] = depth
+            stack += [(j.child, depth + 1) for j in self.children(current)]
+        return found
+
 
 def _floats(text: str | None, default: str, where: str) -> np.ndarray:
     try:

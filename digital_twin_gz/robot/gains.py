@@ -28,16 +28,6 @@ def default_config() -> Path:
     return share_dir() / "config" / "derived_gains.yaml"
 
 
-def subtree_links(description: RobotDescription, link: str) -> list[str]:
-    """``link`` and every link below it."""
-    found, stack = [], [link]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        stack.extend(j.child for j in description.children(current))
-    return found
-
-
 def feet(description: RobotDescription, tolerance: float = 0.03) -> set[str]:
     """Links whose centre of mass is lowest in the zero pose (within ``tolerance`` m): the soles."""
     frames = zero_pose_frames(description)
@@ -55,7 +45,7 @@ def axis_inertia(description: RobotDescription, joint_name: str, links: list[str
     origin, rotation = frames[joint.child]
     axis = rotation @ joint.axis
     total = 0.0
-    for name in subtree_links(description, joint.child) if links is None else links:
+    for name in description.below(joint.child) if links is None else links:
         link = description.links[name]
         position, orientation = frames[name]
         com = position + orientation @ link.com - origin
@@ -74,7 +64,7 @@ def derive(description: RobotDescription, config: Path | None = None) -> dict[st
     result = {}
     for name in description.joint_names:
         joint = description.joints[name]
-        below = set(subtree_links(description, joint.child))
+        below = set(description.below(joint.child))
         inertia = axis_inertia(description, name)
         if below & soles:
             inertia = max(inertia, axis_inertia(description, name, set(description.links) - below))

@@ -73,6 +73,10 @@ class JointRoles:
 
     joints: dict[str, tuple[int, float]]
 
+    def index(self, role: str) -> int:
+        """The index (description's joint order) of the joint that plays ``role``."""
+        return self.joints[role][0]
+
     def missing(self, roles: tuple[str, ...] | list[str]) -> list[str]:
         return [r for r in roles if r not in self.joints]
 

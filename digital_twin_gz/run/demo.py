@@ -15,14 +15,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from digital_twin_gz.gap import print_summary
+from digital_twin_gz.gap import level_name, print_summary
 from digital_twin_gz.robot import params_file
 from digital_twin_gz.run.graph import TwinOptions, twin_nodes
 from digital_twin_gz.run.rosenv import Domain, NodeProcess
 
 STARTUP_TIMEOUT = 60.0
 SHUTDOWN_TIMEOUT = 60.0
-LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 
 
 class DemoError(RuntimeError):
@@ -75,7 +74,7 @@ class _Listener:
         for name in ("gap_monitor", "twin_sync"):
             if name in self.status:
                 level, message, _ = self.status[name]
-                parts.append(f"{name} {LEVELS.get(level, level)}: {message}")
+                parts.append(f"{name} {level_name(level)}: {message}")
         return " | ".join(parts) or "waiting for /diagnostics"
 
     def close(self) -> None:

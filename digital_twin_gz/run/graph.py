@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from digital_twin_gz.gazebo import SIMULATORS
+
 PACKAGE = "digital_twin_gz"
-SIMULATORS = ("embedded", "gazebo")
 PHYSICAL_SOURCES = ("emulator", "live")
 ParameterValue = str | int | float | bool | list[str]
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
+from launch import LaunchContext, LaunchDescription
 from launch.actions import (
     AppendEnvironmentVariable,
     DeclareLaunchArgument,
@@ -33,7 +34,6 @@ from digital_twin_gz.robot import params_file
 from digital_twin_gz.run.gazebo_launch import GazeboSetup, gazebo_setup, simulator_of
 from digital_twin_gz.run.graph import NodeSpec, TwinOptions, launch_arguments, launch_options, twin_nodes
 from digital_twin_gz.run.graph import ParameterValue as NodeParameter
-from launch import LaunchContext, LaunchDescription
 
 
 def twin_launch_description(mode: str) -> LaunchDescription:

@@ -27,6 +27,7 @@ from std_msgs.msg import Float64
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
+from digital_twin_gz.gap import level_name
 from digital_twin_gz.gazebo import bridge
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import DIAGNOSTICS, PHYSICAL_COMMANDS, PHYSICAL_JOINT_STATES, STATE_QOS
@@ -37,7 +38,6 @@ from digital_twin_gz.twin import JointMap, SampleError
 
 SET_PAUSED = "/twin_sync/set_paused"
 GAP_TOPIC = "/twin/gap/base_position"
-LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 
 # What the teleop knows of twin_sync.
 LOOKING = "looking for twin_sync"
@@ -71,7 +71,7 @@ class TeleopNode(Node):
         self.names = description.joint_names
         self.joint_map = JointMap(description)
         self.started = time.monotonic()
-        self.ticks = Ticks(options.rate, self._now())
+        self.ticks = Ticks(options.rate, convert.now_seconds(self))
         self.teleop: Teleop | None = None
         self.virtual: np.ndarray | None = None
         self.virtual_time = -np.inf
@@ -97,17 +97,13 @@ class TeleopNode(Node):
         self.create_timer(1.0 / options.rate, self.on_tick)
         self.create_timer(0.25, self.on_sync)
 
-    def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
     def _joints(self, msg: JointState, fill: np.ndarray | None) -> np.ndarray | None:
         try:
-            vector = self.joint_map.vector(msg.name, np.array(msg.position),
+            return convert.joint_positions(msg, self.joint_map,
                                            fill if fill is not None else self.description.default_positions)
-        except (SampleError, IndexError) as err:
+        except SampleError as err:
             self.message = f"ignored a joint state: {err}"
             return None
-        return vector if np.isfinite(vector).all() else None
 
     # Subscriptions ---------------------------------------------------------------------
 
@@ -128,7 +124,7 @@ class TeleopNode(Node):
     def on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
             if status.name == "gap_monitor":
-                self.gap_monitor = f"{LEVELS.get(status.level[0], '?')}: {status.message}"
+                self.gap_monitor = f"{level_name(status.level[0])}: {status.message}"
             elif status.name == "twin_sync":
                 paused = next((kv.value for kv in status.values if kv.key == "paused"), None)
                 if paused == "false" and self.sync_state == PAUSED and self._pause is None:
@@ -184,7 +180,7 @@ class TeleopNode(Node):
     # Commands --------------------------------------------------------------------------
 
     def on_tick(self) -> None:
-        tick = self.ticks.tick(self._now())
+        tick = self.ticks.tick(convert.now_seconds(self))
         if tick is None or self.sync_state not in PUBLISHING:
             return
         stamp, dt = tick

@@ -196,7 +196,7 @@ class Teleop:
             offsets, duration = motions.MOTIONS[preset.motion]
             self._playing = (offsets, duration, self.goal.copy(), 0.0)
             return
-        index = np.array([self.roles.joints[r][0] for r in preset.covers if r in self.roles.joints], dtype=int)
+        index = np.array([self.roles.index(r) for r in preset.covers if r in self.roles.joints], dtype=int)
         pose = self.roles.apply(self.default, preset.offsets)
         self.goal[index] = np.clip(pose[index], self.lower[index], self.upper[index])
 

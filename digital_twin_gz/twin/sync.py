@@ -23,6 +23,13 @@ class JointMapError(ValueError):
     """A joint map file that cannot be used; the message names the file and the entry."""
 
 
+def usable_poses(positions: np.ndarray, orientations: np.ndarray) -> np.ndarray:
+    """Which base poses the twin can use: finite positions (..., 3) and finite, non-zero
+    quaternions (..., 4); one bool per pose."""
+    return (np.isfinite(positions).all(axis=-1) & np.isfinite(orientations).all(axis=-1)
+            & (np.linalg.norm(orientations, axis=-1) > 0))
+
+
 class SampleError(ValueError):
     """A physical sample that was rejected; ``reason`` is a short key for counting."""
 

@@ -134,7 +134,7 @@ class Pairing:
 
     STREAMS = ("virtual_joints", "virtual_base", "physical_joints", "physical_base")
 
-    def __init__(self, joint_count: int, max_gap: float = 0.1, max_wait: float = 1.0) -> None:
+    def __init__(self, joint_count: int, max_gap: float, max_wait: float) -> None:
         self.max_gap = max_gap
         self.max_wait = max_wait
         self.streams = {

@@ -1,0 +1,31 @@
+"""What the tests share besides fixtures: where things are, running the CLI, tools that must exist.
+
+Test robots (``helpers.robots``), recordings (``helpers.recordings``), the ROS probe
+(``helpers.ros_harness``) and the X window dump reader (``helpers.xwd``) live beside this file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run bash .ci/setup --test")
+    return path
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """Run the installed ``digital-twin-gz`` entry point as a user would."""
+    return subprocess.run([str(BIN / "digital-twin-gz"), *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "200"})
