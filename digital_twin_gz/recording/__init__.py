@@ -1,6 +1,7 @@
 """Recordings of the twin's topics, without ROS: reading the physical robot out of MCAP files and
 rosbag2 directories as arrays, writing MCAP in the ROS 2 profile, and recordings of the emulated robot."""
 
+from digital_twin_gz.recording.batches import JointBatch, joint_batch, pose_batch
 from digital_twin_gz.recording.emulated import EPOCH_NS, record_emulated
 from digital_twin_gz.recording.readers import PIECE_SECONDS, list_topics, read_physical, stream_physical
 from digital_twin_gz.recording.samples import (
@@ -16,6 +17,6 @@ from digital_twin_gz.recording.samples import (
 )
 from digital_twin_gz.recording.writer import McapRecorder
 
-__all__ = ["BASE_POSE_TYPES", "EPOCH_NS", "JOINT_STATE", "ODOMETRY", "PIECE_SECONDS", "BaseSamples", "JointSamples",
+__all__ = ["BASE_POSE_TYPES", "EPOCH_NS", "JOINT_STATE", "JointBatch", "joint_batch", "pose_batch", "ODOMETRY", "PIECE_SECONDS", "BaseSamples", "JointSamples",
            "McapRecorder", "PhysicalRecording", "RecordingError", "Topic", "list_topics", "read_physical",
            "record_emulated", "stream_physical", "typestore"]

@@ -24,7 +24,8 @@ from mcap.reader import make_reader
 from mcap.records import Channel, Header, Message, Metadata, Schema
 from mcap.stream_reader import StreamReader
 
-from digital_twin_gz.recording.cdr import decode_joint_states, decode_poses
+from digital_twin_gz.recording.batches import joint_batch
+from digital_twin_gz.recording.cdr import decode_poses
 from digital_twin_gz.recording.samples import (
     BASE_POSE_TYPES,
     JOINT_STATE,
@@ -36,7 +37,7 @@ from digital_twin_gz.recording.samples import (
     Topic,
 )
 from digital_twin_gz.robot import RobotDescription
-from digital_twin_gz.twin import JointMap, SampleError, usable_poses
+from digital_twin_gz.twin import JointMap, usable_poses
 
 # Recording time per piece of stream_physical: short enough that a replay waits little for
 # the first piece, long enough that a piece costs few calls.
@@ -228,56 +229,24 @@ def _stamps(path: Path, topic: str, header_ns: np.ndarray, log_ns: np.ndarray, w
 def _joint_samples(path: Path, topic: str, messages: list[tuple[int, bytes]], description: RobotDescription,
                    joint_map: JointMap, warnings: list[str], before: np.ndarray | None = None) -> JointSamples:
     """``before``: see :func:`_physical`."""
-    n = len(description.joint_names)
-    count = len(messages)
-    positions = np.full((count, n), np.nan)
-    velocities = np.full((count, n), np.nan)
-    efforts = np.full((count, n), np.nan)
-    present = np.zeros((count, n), dtype=bool)
-    stamps = np.zeros(count, dtype=np.int64)
-    usable = np.zeros(count, dtype=bool)
-    covered: set[int] = set()
-    for block in decode_joint_states([data for _, data in messages]):
-        if block.positions.shape[1] != len(block.names):
-            continue
-        try:
-            used, index = joint_map.order(block.names)
-        except SampleError as err:
-            raise RecordingError(f"{path}: the joints on {topic} do not match robot '{description.name}': {err}. "
-                                 f"Robot joints: {', '.join(description.joint_names)}") from err
-        covered.update(index.tolist())
-        # One block of every message, in order (the usual case): a column scatter, not a 2-D one.
-        grid = (slice(None), index) if len(block.rows) == count else np.ix_(block.rows, index)
-        present[grid] = True
-        usable[block.rows] = True
-        stamps[block.rows] = block.stamps_ns
-        positions[grid] = block.positions[:, used]
-        for target, values in ((velocities, block.velocities), (efforts, block.efforts)):
-            if values is not None and values.shape[1] == len(block.names):
-                target[grid] = values[:, used]
-    if not usable.all():
-        warnings.append(f"{path}: skipped {int((~usable).sum())} messages on {topic} that do not decode or whose "
-                        "position count differs from their names")
-    if not usable.any() and before is None:
+    batch = joint_batch([data for _, data in messages], joint_map,
+                        description.default_positions if before is None else before)
+    if batch.errors:
+        raise RecordingError(f"{path}: the joints on {topic} do not match robot '{description.name}': "
+                             f"{batch.errors[0]}. Robot joints: {', '.join(description.joint_names)}")
+    if not batch.usable.all():
+        warnings.append(f"{path}: skipped {int((~batch.usable).sum())} messages on {topic} that do not decode or "
+                        "whose position count differs from their names")
+    if not len(batch) and before is None:
         raise RecordingError(f"{path}: no usable message on {topic}")
-    missing = [description.joint_names[k] for k in range(n) if k not in covered]
+    missing = [name for name, seen in zip(description.joint_names, batch.covered) if not seen]
     if missing and before is None:
         raise RecordingError(f"{path}: {topic} never reports joints {', '.join(missing)} of robot "
                              f"'{description.name}' (map the recording's names to them with a joint map)")
-    positions, velocities, efforts, present = positions[usable], velocities[usable], efforts[usable], present[usable]
-    if not present.all():
-        # Messages that name only some joints: the others keep their last reported position,
-        # as twin_sync keeps the targets of joints a sample does not name.
-        rows = len(positions)
-        last = np.where(present, np.arange(rows)[:, None], -1)
-        np.maximum.accumulate(last, axis=0, out=last)
-        held = np.where(last >= 0, positions[np.maximum(last, 0), np.arange(n)],
-                        description.default_positions if before is None else before)
-        positions = np.where(present, positions, held)
-    logs = np.array([log for log, _ in messages], dtype=np.int64)[usable]
-    stamps_ns = _stamps(path, topic, stamps[usable], logs, warnings)
+    logs = np.array([log for log, _ in messages], dtype=np.int64)[batch.usable]
+    stamps_ns = _stamps(path, topic, batch.stamps_ns, logs, warnings)
     order = np.argsort(stamps_ns, kind="stable")
-    return JointSamples(stamps_ns[order], positions[order], velocities[order], efforts[order])
+    return JointSamples(stamps_ns[order], batch.positions[order], batch.velocities[order], batch.efforts[order])
 
 
 def _base_samples(path: Path, topic: str, kind: str, messages: list[tuple[int, bytes]],
