@@ -17,6 +17,6 @@ from digital_twin_gz.recording.samples import (
 )
 from digital_twin_gz.recording.writer import McapRecorder
 
-__all__ = ["BASE_POSE_TYPES", "EPOCH_NS", "JOINT_STATE", "JointBatch", "joint_batch", "pose_batch", "ODOMETRY", "PIECE_SECONDS", "BaseSamples", "JointSamples",
-           "McapRecorder", "PhysicalRecording", "RecordingError", "Topic", "list_topics", "read_physical",
-           "record_emulated", "stream_physical", "typestore"]
+__all__ = ["BASE_POSE_TYPES", "EPOCH_NS", "JOINT_STATE", "ODOMETRY", "PIECE_SECONDS", "BaseSamples", "joint_batch",
+           "JointBatch", "JointSamples", "list_topics", "McapRecorder", "PhysicalRecording", "pose_batch",
+           "read_physical", "record_emulated", "RecordingError", "stream_physical", "Topic", "typestore"]
