@@ -28,6 +28,8 @@ from digital_twin_gz.sim import Simulator, TrajectoryError
 from digital_twin_gz.sim.timebase import SimClock
 
 PACINGS = ("realtime", "lockstep")
+# States one realtime tick publishes at most while catching up with the wall clock (0.1 s at 500 Hz).
+CATCH_UP_STATES = 50
 
 
 class EmbeddedSim(Node):
@@ -64,8 +66,9 @@ class EmbeddedSim(Node):
         self.create_subscription(JointTrajectory, topics.joint_trajectory, self.on_trajectory, STATE_QOS)
         self.create_subscription(PoseStamped, SET_BASE_POSE, self.on_set_base_pose, 10)
         self.create_service(Trigger, RESET, self.on_reset)
+        self.state_period = 1.0 / rate
         if self.pacing == "realtime":
-            self.create_timer(1.0 / rate, self.on_tick)
+            self.create_timer(self.state_period, self.on_tick)
         self.viewer = None
         if gui:
             self.viewer = self._open_viewer(ghost_topics)
@@ -91,10 +94,16 @@ class EmbeddedSim(Node):
         self.pub_odom.publish(convert.odometry(stamp, state, self.odom_frame, self.base_frame))
 
     def on_tick(self) -> None:
+        """Step towards the wall clock, publishing the state at every state period of simulation
+        time on the way (as Gazebo's publishers run every iteration): a late tick on a busy machine
+        delays states, it does not thin them out. At most CATCH_UP_STATES per tick, so trajectories
+        are still taken while the simulation runs behind the wall clock."""
         with self.lock:
-            before = self.sim.time
-            self.sim.step_to(time.monotonic() - self._wall_start)
-            if self.sim.time > before:
+            target = time.monotonic() - self._wall_start
+            for _ in range(CATCH_UP_STATES):
+                if self.sim.time + self.state_period > target + 1e-9:
+                    break
+                self.sim.step_to(self.sim.time + self.state_period)
                 self.publish_state()
         if self.viewer is not None:
             self.viewer.sync()

@@ -41,7 +41,8 @@ from digital_twin_gz.nodes.common import (
     run,
 )
 from digital_twin_gz.nodes.recorder import TopicRecorder
-from digital_twin_gz.twin import JointMap, SampleError, StaleWatch, usable_poses
+from digital_twin_gz.recording import ODOMETRY, joint_batch, pose_batch
+from digital_twin_gz.twin import JointMap, Pairing, StaleWatch
 
 
 class GapMonitor(Node):
@@ -77,10 +78,17 @@ class GapMonitor(Node):
         self.pub_links = {link: self.create_publisher(Float64, f"/twin/gap/key_link/{link}", 10)
                           for link in self.tracker.meter.key_links}
         self.pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
-        self.create_subscription(JointState, PHYSICAL_JOINT_STATES, self.on_physical_joints, STATE_QOS)
-        self.create_subscription(Odometry, PHYSICAL_ODOM, self.on_physical_odom, STATE_QOS)
-        self.create_subscription(JointState, topics.joint_states, self.on_virtual_joints, STATE_QOS)
-        self.create_subscription(Odometry, topics.odom, self.on_virtual_odom, STATE_QOS)
+        # Serialized subscriptions: each callback only queues the bytes; on_measure decodes each
+        # queue as one batch of arrays (recording.batches), which costs a fraction of rclpy
+        # building a message object per sample.
+        self.queues: dict[str, list[bytes]] = {stream: [] for stream in Pairing.STREAMS}
+        for stream, topic, msg_type in (("physical_joints", PHYSICAL_JOINT_STATES, JointState),
+                                        ("physical_base", PHYSICAL_ODOM, Odometry),
+                                        ("virtual_joints", topics.joint_states, JointState),
+                                        ("virtual_base", topics.odom, Odometry)):
+            self.create_subscription(msg_type, topic, self.queues[stream].append, STATE_QOS, raw=True)
+        self.lags: list[float] = []
+        self.rejected = dict.fromkeys(Pairing.STREAMS, 0)
         self.create_timer(1.0 / rate, self.on_measure)
         self.recorder = None
         if record:
@@ -99,45 +107,54 @@ class GapMonitor(Node):
                                f"{', '.join(self.tracker.meter.key_links)}; "
                                f"report to {self.out_dir}")
 
-    def _joints(self, side: str, msg: JointState, joint_map: JointMap) -> None:
-        stream = f"{side}_joints"
-        try:
-            vector = convert.joint_positions(msg, joint_map, self._last[side])
-        except SampleError as err:
-            self.get_logger().warning(f"ignored a sample on {stream}: {err}", throttle_duration_sec=1.0)
-            return
-        if self.tracker.pairing.add(stream, convert.to_seconds(msg.header.stamp), vector):
-            self._last[side] = vector
-        else:
-            self.get_logger().warning(f"ignored an out-of-order sample on {stream}", throttle_duration_sec=1.0)
+    def _take_queues(self) -> None:
+        """Decode what queued since the last call, one batch per stream, into the pairing."""
+        if self.queues["physical_joints"]:
+            self.watch.feed(time.monotonic())
+        for side, joint_map in (("physical", self.physical_map), ("virtual", self.virtual_map)):
+            stream, datas = f"{side}_joints", self._drain(f"{side}_joints")
+            if not datas:
+                continue
+            batch = joint_batch(datas, joint_map, self._last[side])
+            for err in batch.errors:
+                self.get_logger().warning(f"ignored samples on {stream}: {err}", throttle_duration_sec=1.0)
+            finite = np.isfinite(batch.positions).all(axis=1)
+            if finite.any():
+                self._extend(stream, batch.stamps_ns[finite], batch.positions[finite])
+                self._last[side] = batch.positions[finite][-1]
+            self._reject(stream, len(datas) - int(finite.sum()), "undecodable, unmatched names or NaN/inf")
+        for side in ("physical", "virtual"):
+            stream, datas = f"{side}_base", self._drain(f"{side}_base")
+            if not datas:
+                continue
+            stamps, positions, orientations, _ = pose_batch(datas, ODOMETRY)
+            self._extend(stream, stamps, np.hstack([positions, orientations]))
+            self._reject(stream, len(datas) - len(stamps), "undecodable, NaN, inf or a zero quaternion")
 
-    def _base(self, side: str, msg: Odometry) -> None:
-        position, orientation = convert.base_pose(msg)
-        if not usable_poses(position, orientation):
-            self.get_logger().warning(f"ignored a {side} base pose with NaN, inf or a zero quaternion",
-                                      throttle_duration_sec=1.0)
-            return
-        stamp = convert.to_seconds(msg.header.stamp)
-        if not self.tracker.pairing.add_base(f"{side}_base", stamp, position, orientation):
-            self.get_logger().warning(f"ignored an out-of-order sample on {side}_base", throttle_duration_sec=1.0)
+    def _extend(self, stream: str, stamps_ns: np.ndarray, values: np.ndarray) -> None:
+        counts = self.tracker.pairing.counts
+        before = counts.out_of_order[stream]
+        self.tracker.pairing.extend(stream, stamps_ns * 1e-9, values)
+        self._reject(stream, counts.out_of_order[stream] - before, "stamped out of order")
 
-    def on_physical_joints(self, msg: JointState) -> None:
-        self.watch.feed(time.monotonic())
-        self._joints("physical", msg, self.physical_map)
+    def _reject(self, stream: str, count: int, why: str) -> None:
+        if count:
+            self.rejected[stream] += count
+            self.get_logger().warning(f"ignored {count} samples on {stream}: {why}", throttle_duration_sec=1.0)
 
-    def on_virtual_joints(self, msg: JointState) -> None:
-        self._joints("virtual", msg, self.virtual_map)
-
-    def on_physical_odom(self, msg: Odometry) -> None:
-        self._base("physical", msg)
-
-    def on_virtual_odom(self, msg: Odometry) -> None:
-        self._base("virtual", msg)
+    def _drain(self, stream: str) -> list[bytes]:
+        queue = self.queues[stream]
+        datas = queue[:]
+        queue.clear()
+        return datas
 
     def on_measure(self) -> None:
+        self._take_queues()
         samples = self.tracker.measure()
         if not len(samples):
             return
+        # How far behind the physical robot's clock the measurement runs (wall-clock stamps).
+        self.lags.append(time.time() - float(samples.times[-1]))
         self.pub_position.publish(Float64(data=float(samples.base_position_m[-1])))
         self.pub_orientation.publish(Float64(data=float(samples.base_orientation_rad[-1])))
         self.pub_mpjpe.publish(Float64(data=float(samples.link_mm[-1].mean())))
@@ -149,8 +166,7 @@ class GapMonitor(Node):
     def publish_diagnostics(self) -> None:
         window = self.tracker.log.window(self.window)
         now = time.monotonic()
-        values: dict[str, object] = {"window_s": self.window, "paired": self.tracker.pairing.counts.paired,
-                                     "unpaired": self.tracker.pairing.counts.unpaired}
+        values: dict[str, object] = {"window_s": self.window, **self._transport_values()}
         if self.watch.stale(now) or (self.watch.last is None and now - self.started > self.watch.timeout):
             level, message = gap.WARN, f"physical feed stale on {PHYSICAL_JOINT_STATES}: gap not measured"
         elif not len(window):
@@ -168,11 +184,29 @@ class GapMonitor(Node):
         stamp = convert.now_seconds(self)
         self.pub_diag.publish(convert.diagnostics(stamp, [("gap_monitor", level, message, values)], self.get_name()))
 
+    def transport(self) -> dict:
+        """How the measurement kept up: lag behind the physical clock, samples rejected, missing
+        (holes in the stamps) and unpaired; report.json's ``transport``."""
+        counts = self.tracker.pairing.counts
+        lags = np.array(self.lags)
+        return {"lag_s": {k: float(v) for k, v in gap.stats(lags).items()} if len(lags) else None,
+                "rejected": dict(self.rejected), "missing": dict(counts.missing), "unpaired": counts.unpaired,
+                "paired": counts.paired}
+
+    def _transport_values(self) -> dict[str, str]:
+        counts = self.tracker.pairing.counts
+        lag = f"{self.lags[-1]:.3f}" if self.lags else "n/a"
+        return {"paired": str(counts.paired), "unpaired": str(counts.unpaired), "lag_s": lag,
+                "missing_physical": str(counts.missing["physical_joints"]),
+                "missing_virtual": str(counts.missing["virtual_joints"]),
+                "rejected": str(sum(self.rejected.values()))}
+
     def finish(self) -> None:
         if self.recorder is not None:
             self.recorder.close()
+        self._take_queues()
         self.tracker.measure()
-        report = self.tracker.report(source="live", **self.meta)
+        report = self.tracker.report(source="live", **self.meta) | {"transport": self.transport()}
         paths = self.tracker.write(self.out_dir, report, self.world)
         print_summary(report)
         self.get_logger().info(f"wrote {', '.join(str(p) for p in paths)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,10 @@ class _Listener:
         services = {name for name, _ in self.node.get_service_names_and_types()}
         return {"/virtual/joint_states", "/virtual/joint_trajectory"} <= names and "/twin_sync/set_paused" in services
 
+    def physical_up(self) -> bool:
+        """The physical robot publishes its joint states (it does from its first tick on)."""
+        return self.node.count_publishers("/physical/joint_states") >= 1
+
     def line(self) -> str:
         parts = []
         for name in ("gap_monitor", "twin_sync"):
@@ -92,6 +97,17 @@ def _reason(process: NodeProcess, lines: int = 12) -> str:
     return f"{process.name} exited with code {process.process.returncode}; last output ({process.log}):\n{tail}"
 
 
+def _wait_until(listener: _Listener, condition: Callable[[], bool], processes: list[NodeProcess], timeout: float,
+                log_dir: Path, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if _died(processes):
+            raise DemoError(_reason(_died(processes)[0]))
+        if time.monotonic() > deadline:
+            raise DemoError(f"{what} did not come up within {timeout:g} s (logs in {log_dir})")
+        listener.spin(0.2)
+
+
 def run_demo(options: TwinOptions, duration: float, console: Console) -> DemoResult:
     """Run the twin for ``duration`` seconds of wall time and return its report."""
     out_dir = Path(options.out_dir).expanduser().resolve()
@@ -111,15 +127,12 @@ def run_demo(options: TwinOptions, duration: float, console: Console) -> DemoRes
         for spec in [s for s in specs if s.name != "physical_emulator"]:
             processes.append(NodeProcess(spec, domain, params_file()))
         with console.status("starting the simulator, twin_sync and gap_monitor ..."):
-            deadline = time.monotonic() + STARTUP_TIMEOUT
-            while not listener.ready():
-                if _died(processes):
-                    raise DemoError(_reason(_died(processes)[0]))
-                if time.monotonic() > deadline:
-                    raise DemoError(f"the twin's nodes did not come up within {STARTUP_TIMEOUT:g} s "
-                                    f"(logs in {log_dir})")
-                listener.spin(0.2)
+            _wait_until(listener, listener.ready, processes, STARTUP_TIMEOUT, log_dir, "the twin's nodes")
         processes += [NodeProcess(spec, domain, params_file()) for spec in emulator]
+        with console.status("starting the physical robot ..."):
+            # --duration counts from the physical robot's first sample, not from its process start
+            # (seconds of import and model building on a busy machine).
+            _wait_until(listener, listener.physical_up, processes, STARTUP_TIMEOUT, log_dir, "the physical robot")
 
         columns = (TextColumn("{task.description}"), BarColumn(bar_width=20), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=False) as progress:

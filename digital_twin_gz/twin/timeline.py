@@ -127,6 +127,9 @@ class PairingCounts:
     unpaired: int = 0
     samples: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Pairing.STREAMS, 0))
     out_of_order: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Pairing.STREAMS, 0))
+    # Samples a stream is missing: each interval between two of its samples that is k periods
+    # long (period: the stream's median interval) counts k - 1.
+    missing: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Pairing.STREAMS, 0))
 
 
 class Pairing:
@@ -143,11 +146,14 @@ class Pairing:
         }
         self.counts = PairingCounts()
         self._next = -np.inf
+        self._period: dict[str, float] = {}
 
     def add(self, stream: str, t: float, values: np.ndarray) -> bool:
         """Add a sample to a stream; False if it is out of order (it is counted and dropped)."""
+        last = self.streams[stream].last_time
         if self.streams[stream].append(t, values):
             self.counts.samples[stream] += 1
+            self._count_missing(stream, np.array([last, t]))
             return True
         self.counts.out_of_order[stream] += 1
         return False
@@ -158,9 +164,23 @@ class Pairing:
     def extend(self, stream: str, times: np.ndarray, values: np.ndarray) -> None:
         """Many samples of one stream (base streams: rows of position and x, y, z, w orientation),
         counted as ``add`` counts them."""
+        last = self.streams[stream].last_time
         keep = self.streams[stream].extend(times, values)
         self.counts.samples[stream] += int(keep.sum())
         self.counts.out_of_order[stream] += int((~keep).sum())
+        self._count_missing(stream, np.r_[last, np.asarray(times, dtype=float)[keep]])
+
+    def _count_missing(self, stream: str, times: np.ndarray) -> None:
+        """Holes in a stream from the intervals between ``times`` (the last sample before, then
+        the new ones); the period is the median interval of the first batch with ten or more."""
+        intervals = np.diff(times[np.isfinite(times)])
+        period = self._period.get(stream)
+        if period is None:
+            if len(intervals) < 10:
+                return
+            period = self._period[stream] = float(np.median(intervals))
+        if period > 0:
+            self.counts.missing[stream] += int(np.maximum(np.round(intervals / period) - 1, 0).sum())
 
     def take(self) -> PairedStates:
         """Pair every virtual joint sample that the other streams now cover; give up on
