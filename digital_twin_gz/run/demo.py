@@ -22,6 +22,8 @@ from digital_twin_gz.run.graph import TwinOptions, twin_nodes
 from digital_twin_gz.run.rosenv import Domain, NodeProcess
 
 STARTUP_TIMEOUT = 60.0
+# Shutdown along the data flow: the physical robot, twin_sync, the simulator, then gap_monitor.
+STOP_ORDER = ("physical_emulator", "twin_sync", "embedded_sim", "gap_monitor")
 SHUTDOWN_TIMEOUT = 60.0
 
 
@@ -148,12 +150,13 @@ def run_demo(options: TwinOptions, duration: float, console: Console) -> DemoRes
                 console.print("interrupted: stopping the twin and writing the report")
 
         monitor = next(p for p in processes if p.name == "gap_monitor")
-        with console.status("stopping the nodes; gap_monitor writes the report ..."):
-            for process in processes:
-                if process is not monitor:
-                    process.interrupt()
-            codes = {p.name: p.stop(timeout=SHUTDOWN_TIMEOUT) for p in processes if p is not monitor}
-            codes[monitor.name] = monitor.stop(timeout=SHUTDOWN_TIMEOUT)
+        codes = {}
+        with console.status("stopping the nodes along the data flow; gap_monitor writes the report ...") as status:
+            # Upstream first: each node takes what is queued for it before it exits, so a twin
+            # that runs behind on a busy machine finishes its backlog instead of dropping it.
+            for process in sorted(processes, key=lambda p: STOP_ORDER.index(p.name)):
+                status.update(f"stopping {process.name} (it takes what is queued first) ...")
+                codes[process.name] = process.stop(timeout=SHUTDOWN_TIMEOUT)
         failed = [p for p in processes if codes[p.name] != 0]
         if failed:
             raise DemoError(_reason(failed[0]))
