@@ -11,15 +11,19 @@ from digital_twin_gz.gazebo import bridge
 from digital_twin_gz.robot import RobotDescription, WorldSettings, load_description, load_world
 
 # Reliable like ros_gz_bridge's publishers (depth 10 there), and deep: a subscriber held up
-# for a while (a busy machine, a report being written) takes the samples late, not never.
-# Measured in a 20 s demo recording at 250 Hz: depth 100 lost 19 % of the samples in bursts,
-# depth 2000 none. 2000 samples are 2 s at 1 kHz.
+# for a while (a busy machine, a report being written) takes the samples late, not never, so
+# a lockstep twin lags instead of dropping. Measured: depth 100 lost 19 % of a 250 Hz demo's
+# samples in bursts; depth 2000 lost 5 % of a 500 Hz demo on a machine at load 8 (the twin ran
+# 18 s behind). 20000 samples are 40 s at 500 Hz; Fast DDS allocates them only when they queue
+# (4 publishers and subscriptions: 3.5 MB at either depth).
 # s a node keeps taking queued messages after Ctrl-C/SIGTERM, and the quiet that ends it (see _drain)
 DRAIN_LIMIT_S = 10.0
 QUIET_S = 0.2
 # s between the spin loop's looks at the stop request
 SPIN_TIMEOUT_S = 0.2
-STATE_QOS = QoSProfile(depth=2000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+STATE_QOS = QoSProfile(depth=20000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# For consumers that need only the newest state (teleop, a resync's base pose): a backlog is stale.
+LATEST_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 # The physical side of the twin. Point the twin at a real robot by remapping these
 # (``--ros-args -r /physical/joint_states:=/joint_states``), not by editing code.
@@ -97,28 +101,6 @@ def run(node_class: type[Node], args: list[str] | None = None) -> Node:
         node.destroy_node()
         rclpy.shutdown()
     return node
-
-
-def take_ready(executor, wait: float = 0.0, limit: float = 0.02) -> int:
-    """Run the callbacks that are ready, waiting up to ``wait`` s for each next one, until none
-    comes or ``limit`` s have passed; returns how many ran. ``spin_once`` runs one: a loop that
-    also draws a screen or watches a flag falls behind two 500 Hz feeds with it."""
-    import time
-
-    from rclpy.executors import TimeoutException
-
-    end = time.monotonic() + limit
-    count = 0
-    while time.monotonic() < end:
-        try:
-            handler, _, _ = executor.wait_for_ready_callbacks(timeout_sec=wait)
-        except TimeoutException:
-            break
-        handler()
-        if handler.exception() is not None:
-            raise handler.exception()
-        count += 1
-    return count
 
 
 def _drain(executor, node: Node) -> None:

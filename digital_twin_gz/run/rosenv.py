@@ -58,6 +58,15 @@ def local_env(domain_id: int, log_dir: Path) -> dict[str, str]:
             "ROS_LOG_DIR": str(log_dir), "PYTHONUNBUFFERED": "1", "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (``/proc/<pid>/stat``), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class NodeProcess:
     """One node of the graph as its own process on a domain, its output kept in a log file."""
 
@@ -79,6 +88,10 @@ class NodeProcess:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the node's process has used so far (0 once it has exited)."""
+        return process_cpu_seconds(self.process.pid)
 
     def interrupt(self, sig: int = signal.SIGINT) -> None:
         """Ctrl-C (once: a second one would cut the node's clean-up short)."""

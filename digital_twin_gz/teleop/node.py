@@ -30,7 +30,7 @@ from trajectory_msgs.msg import JointTrajectory
 from digital_twin_gz.gap import level_name
 from digital_twin_gz.gazebo import bridge
 from digital_twin_gz.nodes import convert
-from digital_twin_gz.nodes.common import DIAGNOSTICS, PHYSICAL_COMMANDS, PHYSICAL_JOINT_STATES, STATE_QOS
+from digital_twin_gz.nodes.common import DIAGNOSTICS, LATEST_QOS, PHYSICAL_COMMANDS, PHYSICAL_JOINT_STATES, STATE_QOS
 from digital_twin_gz.robot import JointRoles, RobotDescription
 from digital_twin_gz.teleop.mirror import MirrorGate, MirrorLimiter
 from digital_twin_gz.teleop.rules import Teleop, Ticks
@@ -84,7 +84,7 @@ class TeleopNode(Node):
         self._paused_once = False
 
         self.pub_virtual = self.create_publisher(JointTrajectory, topics.joint_trajectory, STATE_QOS)
-        self.create_subscription(JointState, topics.joint_states, self.on_virtual, STATE_QOS)
+        self.create_subscription(JointState, topics.joint_states, self.on_virtual, LATEST_QOS)
         self.create_subscription(DiagnosticArray, DIAGNOSTICS, self.on_diagnostics, 10)
         self.create_subscription(Float64, GAP_TOPIC, self.on_gap, 10)
         self.sync_client = self.create_client(SetBool, SET_PAUSED)
@@ -93,7 +93,7 @@ class TeleopNode(Node):
         if options.mirror:
             self.limiter = MirrorLimiter(description, options.mirror_rate)
             self.pub_physical = self.create_publisher(JointTrajectory, PHYSICAL_COMMANDS, 10)
-            self.create_subscription(JointState, PHYSICAL_JOINT_STATES, self.on_physical, STATE_QOS)
+            self.create_subscription(JointState, PHYSICAL_JOINT_STATES, self.on_physical, LATEST_QOS)
         self.create_timer(1.0 / options.rate, self.on_tick)
         self.create_timer(0.25, self.on_sync)
 

@@ -15,9 +15,9 @@ import threading
 import time
 
 import numpy as np
+from rclpy.task import Future
 from rich.console import Console
 
-from digital_twin_gz.nodes.common import take_ready
 from digital_twin_gz.robot import JointRoles, RobotDescription
 from digital_twin_gz.teleop.node import TeleopNode, TeleopOptions
 
@@ -30,6 +30,8 @@ GROUP_KEYS = {ord("\t"): 1, curses.KEY_BTAB: -1}
 STEP_KEYS = {ord("]"): 1, ord("["): -1}
 QUIT_KEYS = (ord("q"), ord("Q"))
 REDRAW_PERIOD = 0.1
+# s of ROS callbacks between two looks at the keyboard
+SPIN_S = 0.01
 HEADER_ROWS = 6
 
 
@@ -170,9 +172,9 @@ def _loop(screen: curses.window, node: TeleopNode, executor, stop: threading.Eve
         pass  # a terminal without an invisible cursor
     screen.nodelay(True)
     next_draw = 0.0
+    never = Future()  # spin_until_future_complete on it takes every callback due for SPIN_S
     while not stop.is_set():
-        executor.spin_once(timeout_sec=0.01)
-        take_ready(executor)
+        executor.spin_until_future_complete(never, timeout_sec=SPIN_S)
         redraw = False
         while (key := screen.getch()) != -1:
             if _handle(node, key):
@@ -186,7 +188,7 @@ def _loop(screen: curses.window, node: TeleopNode, executor, stop: threading.Eve
 def run_teleop(description: RobotDescription, roles: JointRoles, options: TeleopOptions, console: Console) -> int:
     """Run the terminal UI until q, Ctrl-C, SIGTERM or SIGHUP; 0, or 1 if twin_sync could not be resumed."""
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.experimental import EventsExecutor
     from rclpy.signals import SignalHandlerOptions
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -199,7 +201,8 @@ def run_teleop(description: RobotDescription, roles: JointRoles, options: Teleop
     handlers = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     node = TeleopNode(description, roles, options)
-    executor = SingleThreadedExecutor()
+    # EventsExecutor, as the nodes (nodes.common.run): always spun with a timeout.
+    executor = EventsExecutor()
     executor.add_node(node)
     try:
         curses.wrapper(_loop, node, executor, stop)
