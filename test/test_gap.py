@@ -128,9 +128,9 @@ def test_pairing_waits_for_all_streams_and_counts_what_it_cannot_pair():
     for k in range(11):
         t = k * 0.01
         pairing.add("virtual_joints", t, [t, 0.0])
-        pairing.add_base("virtual_base", t, np.array([t, 0, 0]), np.array(quat))
+        pairing.add("virtual_base", t, [t, 0, 0, *quat])
         pairing.add("physical_joints", t + 0.005, [t + 0.005, 0.0])
-        pairing.add_base("physical_base", t + 0.005, np.array([t + 0.005, 0, 0]), np.array(quat))
+        pairing.add("physical_base", t + 0.005, [t + 0.005, 0, 0, *quat])
     paired = pairing.take()
     # The first virtual sample precedes the physical stream; the rest are bracketed.
     assert len(paired) == 10 and pairing.counts.unpaired == 1
@@ -142,9 +142,22 @@ def test_pairing_waits_for_all_streams_and_counts_what_it_cannot_pair():
     for k in range(11, 200):
         t = k * 0.01
         pairing.add("virtual_joints", t, [t, 0.0])
-        pairing.add_base("virtual_base", t, np.array([t, 0, 0]), np.array(quat))
+        pairing.add("virtual_base", t, [t, 0, 0, *quat])
     assert len(pairing.take()) == 0
     assert pairing.counts.unpaired > 1 and pairing.counts.paired == 10
+
+
+def test_pairing_counts_the_samples_a_stream_is_missing():
+    """Holes in the stamps: an interval of k periods (the stream's median interval) misses k - 1."""
+    pairing = Pairing(joint_count=1, max_gap=0.1, max_wait=1.0)
+    times = np.arange(0.0, 1.0, 0.002)
+    kept = np.ones(len(times), dtype=bool)
+    kept[[100, 250, 251, 252]] = False  # one lost sample, then three in a row
+    pairing.extend("physical_joints", times[kept][:300], np.zeros((300, 1)))
+    for t in times[kept][300:]:
+        pairing.add("physical_joints", float(t), [0.0])
+    assert pairing.counts.missing["physical_joints"] == 4
+    assert pairing.counts.missing["virtual_joints"] == 0
 
 
 def test_stats_thresholds_and_drift():

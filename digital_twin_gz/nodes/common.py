@@ -19,6 +19,8 @@ from digital_twin_gz.robot import RobotDescription, WorldSettings, load_descript
 # s a node keeps taking queued messages after Ctrl-C/SIGTERM, and the quiet that ends it (see _drain)
 DRAIN_LIMIT_S = 10.0
 QUIET_S = 0.2
+# What every node logs at exit, before its CPU time (bench_load reads it)
+CPU_LOG = "CPU time used:"
 # s between the spin loop's looks at the stop request
 SPIN_TIMEOUT_S = 0.2
 STATE_QOS = QoSProfile(depth=20000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -71,6 +73,7 @@ def run(node_class: type[Node], args: list[str] | None = None) -> Node:
     arbitrary RuntimeError instead of a clean exit.
     """
     import signal
+    import time
 
     import rclpy
     from rclpy.experimental import EventsExecutor
@@ -97,6 +100,7 @@ def run(node_class: type[Node], args: list[str] | None = None) -> Node:
         finish = getattr(node, "finish", None)
         if finish is not None:
             finish()
+        node.get_logger().info(f"{CPU_LOG} {time.process_time():.3f} s")
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown()

@@ -31,6 +31,9 @@ from digital_twin_gz.nodes.common import (
 from digital_twin_gz.robot import load_roles
 from digital_twin_gz.sim import TrajectoryError
 
+# s the emulator waits for its subscribers at most (start_after_subscribers)
+START_WAIT_S = 10.0
+
 
 class PhysicalEmulator(Node):
     def __init__(self) -> None:
@@ -42,6 +45,7 @@ class PhysicalEmulator(Node):
         rate = float(self.declare_parameter("rate", 500.0).value)
         command_timeout = float(self.declare_parameter("command_timeout", 0.5).value)
         self.odom_frame = self.declare_parameter("odom_frame", "odom").value
+        self.start_after = int(self.declare_parameter("start_after_subscribers", 0).value)
         if rate <= 0:
             raise ValueError(f"parameter rate must be positive, got {rate}")
 
@@ -52,8 +56,9 @@ class PhysicalEmulator(Node):
         self.joint_index = {name: k for k, name in enumerate(self.names)}
         self.base_frame = description.root_link
         self.latency = profile.measurement.latency_s
-        self.origin = convert.now_seconds(self)
-        self._wall_start = time.monotonic()
+        self._created = time.monotonic()
+        self._wall_start: float | None = None
+        self.origin = 0.0  # ROS time (s) of the motion's start, set when it starts
         self._period = 1.0 / rate
         self._samples = 0
         self._in_flight: deque[Measurement] = deque()
@@ -68,7 +73,24 @@ class PhysicalEmulator(Node):
             f"motion '{motion_name}' ({self.robot.motion.duration:g} s loop), publishing "
             f"{PHYSICAL_JOINT_STATES} and {PHYSICAL_ODOM} at {rate:g} Hz")
 
+    def _started(self) -> bool:
+        """The motion starts once ``start_after_subscribers`` subscriptions hear the joint states
+        (the twin's nodes, so none misses the first samples to discovery), or after START_WAIT_S."""
+        if self._wall_start is not None:
+            return True
+        waited = time.monotonic() - self._created
+        if self.pub_joints.get_subscription_count() < self.start_after and waited < START_WAIT_S:
+            return False
+        if waited >= START_WAIT_S:
+            self.get_logger().warning(f"started after {START_WAIT_S:g} s with fewer than {self.start_after} "
+                                      f"subscribers on {PHYSICAL_JOINT_STATES}")
+        self.origin = convert.now_seconds(self)
+        self._wall_start = time.monotonic()
+        return True
+
     def on_tick(self) -> None:
+        if not self._started():
+            return
         now = time.monotonic() - self._wall_start
         # A robot's control loop measures every period. When this process was held up (a
         # busy machine), catch up period by period so that no measurement goes missing.

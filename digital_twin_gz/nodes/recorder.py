@@ -2,11 +2,15 @@
 
 Subscriptions are ``raw=True``: rclpy hands over the serialized CDR bytes, which go into
 the file untouched (:class:`~digital_twin_gz.recording.McapRecorder`), stamped with the
-receive time (log time) and the publisher's source time (publish time), as rosbag2 does.
+receive time as log time, as rosbag2 does. The nodes spin on rclpy's EventsExecutor, which
+cannot hand a callback the message info (a callback taking it fails with ``SystemError: null
+argument to internal routine`` in these wheels), so the receive time is taken in the callback
+and the publish time is the same.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from rclpy.node import Node
@@ -29,8 +33,8 @@ class TopicRecorder:
             node.create_subscription(msg_type, topic, self._writer(channel), STATE_QOS, raw=True)
 
     def _writer(self, channel: int):
-        def write(data: bytes, info) -> None:
-            self.recorder.write(channel, data, info["received_timestamp"], info["source_timestamp"])
+        def write(data: bytes) -> None:
+            self.recorder.write(channel, data, time.time_ns())
         return write
 
     def close(self) -> None:

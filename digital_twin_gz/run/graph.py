@@ -126,8 +126,9 @@ def twin_nodes(options: TwinOptions) -> list[NodeSpec]:
     ]
     if options.physical == "emulator":
         roles = {"joint_roles": options.joint_roles} if options.joint_roles else {}
+        # twin_sync and gap_monitor hear its first sample: none of it is lost to discovery.
         nodes.append(NodeSpec("physical_emulator", {**robot, "profile": options.profile, "motion": options.motion,
-                                                    **roles}, remap))
+                                                    "start_after_subscribers": 2, **roles}, remap))
     return nodes
 
 

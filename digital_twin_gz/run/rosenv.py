@@ -55,7 +55,8 @@ class Domain:
 def local_env(domain_id: int, log_dir: Path) -> dict[str, str]:
     """This process's environment, on ``domain_id``, discovery on localhost, logs in ``log_dir``."""
     return {**os.environ, "ROS_DOMAIN_ID": str(domain_id), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-            "ROS_LOG_DIR": str(log_dir), "PYTHONUNBUFFERED": "1", "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+            "ROS_LOG_DIR": str(log_dir), "PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "1",
+            "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -158,9 +158,6 @@ class Pairing:
         self.counts.out_of_order[stream] += 1
         return False
 
-    def add_base(self, stream: str, t: float, position: np.ndarray, orientation: np.ndarray) -> bool:
-        return self.add(stream, t, np.concatenate([position, orientation]))
-
     def extend(self, stream: str, times: np.ndarray, values: np.ndarray) -> None:
         """Many samples of one stream (base streams: rows of position and x, y, z, w orientation),
         counted as ``add`` counts them."""
