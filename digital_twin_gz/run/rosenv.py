@@ -55,7 +55,8 @@ class Domain:
 def local_env(domain_id: int, log_dir: Path) -> dict[str, str]:
     """This process's environment, on ``domain_id``, discovery on localhost, logs in ``log_dir``."""
     return {**os.environ, "ROS_DOMAIN_ID": str(domain_id), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-            "ROS_LOG_DIR": str(log_dir), "PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "1",
+            "ROS_LOG_DIR": str(log_dir), "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1",
+            "RCUTILS_LOGGING_BUFFERED_STREAM": "1",
             "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
 
 
@@ -106,7 +107,12 @@ class NodeProcess:
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            # Where it hung goes into its log (faulthandler, PYTHONFAULTHANDLER), then it is killed.
+            self.process.send_signal(signal.SIGABRT)
+            try:
+                self.process.wait(2.0)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self._out.close()
         return self.process.returncode
