@@ -15,6 +15,14 @@ from helpers import REPO
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Shared-memory files of DDS participants killed earlier (by anything on this machine) can
+    hang the next participant's creation: clear the stale ones before any node starts."""
+    from digital_twin_gz.run import remove_stale_shm
+
+    remove_stale_shm()
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

@@ -180,6 +180,7 @@ def test_calibrated_urdf_and_xacro_args_carry_the_physics_to_gazebo(description,
     assert gain_xacro_args(calibrated, {}, 0.9) == {}  # a plain URDF declares no arguments
 
 
+@pytest.mark.slow
 def test_cli_calibrate_says_what_is_wrong(tmp_path, truth_recording):
     result = cli("calibrate", str(truth_recording), "--params", "mass_scale,stiffness")
     assert result.returncode == 2 and "unknown parameters ['stiffness']" in result.stderr

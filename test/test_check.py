@@ -8,6 +8,9 @@ from helpers.robots import other_humanoid_urdf
 
 from digital_twin_gz.gazebo import checks
 
+# Every test runs Gazebo's own tools (xacro, check_urdf, ign sdf) as processes.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(autouse=True)
 def _tools():

@@ -52,6 +52,7 @@ def test_html_is_self_contained(report_dir):
     assert "Threshold crossings" in page and "l_knee_pitch" in page and "l_sole_link" in page
 
 
+@pytest.mark.slow
 def test_chromium_renders_the_plots_and_pictures(report_dir, tmp_path):
     image = screenshot(report_dir / "report.html", tmp_path / "page.png", 5200)
     assert image.shape[:2] == (5200, 1100)

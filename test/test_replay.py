@@ -79,6 +79,7 @@ def test_replay_while_reading_in_pieces_is_the_same_replay(recordings, descripti
     assert strip(whole) == strip(pieces) and stats_a == stats_b
 
 
+@pytest.mark.slow
 def test_cli_replay_writes_the_same_report_every_time(recordings, tmp_path):
     reports = []
     for name in ("a", "b"):
@@ -93,6 +94,7 @@ def test_cli_replay_writes_the_same_report_every_time(recordings, tmp_path):
     assert reports[0] == reports[1]
 
 
+@pytest.mark.slow
 def test_cli_replay_says_what_is_wrong(recordings, tmp_path):
     result = cli("replay", str(recordings["nominal"]), "--joint-states", "/joint_states", "--out", str(tmp_path))
     assert result.returncode == 1

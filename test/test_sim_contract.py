@@ -10,6 +10,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from digital_twin_gz.gazebo import bridge
+from digital_twin_gz.nodes.common import STATE_QOS
 from digital_twin_gz.robot import load_description
 
 pytestmark = pytest.mark.ros
@@ -52,7 +53,7 @@ def test_every_ros_side_topic_of_the_bridge_exists_with_type_and_direction(sim_n
 
 
 def test_publishes_state_at_500_hz_or_more(sim_node, probe):
-    received = probe.collect(JointState, "/virtual/joint_states")
+    received = probe.collect(JointState, "/virtual/joint_states", STATE_QOS)  # every state, none dropped by the probe
     probe.wait_for(lambda: len(received) > 10, timeout=15, what="joint states")
     first = len(received)
     probe.spin_for(2.0)

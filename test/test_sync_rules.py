@@ -107,6 +107,7 @@ def test_physics_perturbation_changes_the_model(description):
 
 
 @pytest.mark.parametrize("profile", ["nominal", "default"])
+@pytest.mark.slow
 def test_emulated_robot_stays_upright_through_the_tour(description, profile):
     roles = load_roles(description)
     robot = PhysicalRobot(description, Simulator(description).world, load_profile(profile),

@@ -23,9 +23,10 @@ from digital_twin_gz.run.graph import (
     launch_options,
     twin_nodes,
 )
-from digital_twin_gz.run.rosenv import Domain, NodeProcess, local_env, process_cpu_seconds
+from digital_twin_gz.run.rosenv import Domain, NodeProcess, local_env, process_cpu_seconds, remove_stale_shm
 
-__all__ = ["LAUNCH_ARGUMENTS", "LAUNCH_MODES", "PACKAGE", "RETARGETED_BRIDGE", "SIMULATORS", "DemoError", "DemoResult",
-           "Domain", "GazeboSetup", "GazeboSetupError", "NodeProcess", "NodeSpec", "TwinOptions", "bridge_file_for",
-           "gazebo_setup", "launch_arguments", "launch_options", "local_env", "process_cpu_seconds", "run_demo",
-           "simulator_of", "spawn_height", "system_topics", "twin_nodes"]
+__all__ = ["LAUNCH_ARGUMENTS", "LAUNCH_MODES", "PACKAGE", "RETARGETED_BRIDGE", "SIMULATORS", "DemoError",
+           "DemoResult", "Domain", "GazeboSetup", "GazeboSetupError", "NodeProcess", "NodeSpec", "TwinOptions",
+           "bridge_file_for", "gazebo_setup", "launch_arguments", "launch_options", "local_env",
+           "process_cpu_seconds", "remove_stale_shm", "run_demo", "simulator_of", "spawn_height", "system_topics",
+           "twin_nodes"]

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from digital_twin_gz.gap import level_name, print_summary
 from digital_twin_gz.robot import params_file
 from digital_twin_gz.run.graph import TwinOptions, twin_nodes
-from digital_twin_gz.run.rosenv import Domain, NodeProcess
+from digital_twin_gz.run.rosenv import Domain, NodeProcess, remove_stale_shm
 
 STARTUP_TIMEOUT = 60.0
 # Shutdown along the data flow: the physical robot, twin_sync, the simulator, then gap_monitor.
@@ -115,6 +115,7 @@ def run_demo(options: TwinOptions, duration: float, console: Console) -> DemoRes
     out_dir = Path(options.out_dir).expanduser().resolve()
     log_dir = out_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_shm()
     domain = Domain(log_dir)
     domain.env["ROS_LOG_DIR"] = str(log_dir / "ros")
     options = TwinOptions(**{**options.__dict__, "out_dir": str(out_dir)})

@@ -69,6 +69,32 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def remove_stale_shm(shm: Path = Path("/dev/shm"), min_age_s: float = 10.0) -> int:
+    """Remove Fast DDS shared-memory files that no running process maps and that are older than
+    ``min_age_s`` (never one a starting participant just made); returns how many. A process killed
+    with SIGKILL leaves its files behind, and with enough of them the next participant's creation
+    hung (a node stuck in rclpy's Node.__init__; Fast-DDS#1144): the demo and the test session
+    clear them before they start nodes."""
+    mapped = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            mapped.update(line.rsplit(None, 1)[-1] for line in maps.read_text().splitlines() if str(shm) in line)
+        except OSError:
+            continue  # the process exited meanwhile
+    removed = 0
+    now = time.time()
+    for path in [*shm.glob("fastdds_*"), *shm.glob("sem.fastdds_*")]:
+        owner = str(path).removesuffix("_el")
+        try:
+            if str(path) in mapped or owner in mapped or now - path.stat().st_mtime < min_age_s:
+                continue
+            path.unlink()
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 class NodeProcess:
     """One node of the graph as its own process on a domain, its output kept in a log file."""
 
