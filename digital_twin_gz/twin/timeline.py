@@ -147,6 +147,7 @@ class Pairing:
         self.counts = PairingCounts()
         self._next = -np.inf
         self._period: dict[str, float] = {}
+        self._first_intervals: dict[str, list[float]] = {}
 
     def add(self, stream: str, t: float, values: np.ndarray) -> bool:
         """Add a sample to a stream; False if it is out of order (it is counted and dropped)."""
@@ -169,13 +170,17 @@ class Pairing:
 
     def _count_missing(self, stream: str, times: np.ndarray) -> None:
         """Holes in a stream from the intervals between ``times`` (the last sample before, then
-        the new ones); the period is the median interval of the first batch with ten or more."""
+        the new ones); the period is the median of the stream's first ten intervals, however they
+        arrived (one by one or in batches), and those are counted once it is known."""
         intervals = np.diff(times[np.isfinite(times)])
         period = self._period.get(stream)
         if period is None:
-            if len(intervals) < 10:
+            first = self._first_intervals.setdefault(stream, [])
+            first.extend(intervals.tolist())
+            if len(first) < 10:
                 return
-            period = self._period[stream] = float(np.median(intervals))
+            period = self._period[stream] = float(np.median(first[:10]))
+            intervals = np.array(first)
         if period > 0:
             self.counts.missing[stream] += int(np.maximum(np.round(intervals / period) - 1, 0).sum())
 
