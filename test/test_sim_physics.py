@@ -97,6 +97,22 @@ def test_hold_is_a_one_point_trajectory_reached_at_once(humanoid):
     assert np.abs(finals[0][:len(sim.data.qpos)] - Simulator(humanoid).data.qpos).max() > 0.05  # it moved
 
 
+def test_samples_stamped_on_the_step_grid_reach_their_step_at_epoch_time(humanoid):
+    """A lockstep twin steps to stamps in epoch seconds minus a clock origin: float64 rounding
+    leaves them up to a few 1e-7 s short of the step they name, and each must still reach it
+    (else the virtual stream alternates 1 and 3 steps and shows holes it does not have)."""
+    sim = Simulator(humanoid)
+    step = sim.model.opt.timestep
+    origin = 1_796_000_000.123456 - sim.time  # a stamp of December 2026, as SimClock.start_at sets it
+    stamps = origin + sim.time + np.arange(1, 501) * 2 * step
+    reached = []
+    for stamp in stamps:
+        sim.step_to(stamp - origin)
+        reached.append(sim.time)
+    assert np.round(np.diff(reached) / step).tolist() == [2.0] * 499
+    assert np.array_equal(sim.steps_until(stamps - origin), np.zeros(len(stamps)) - (500 - np.arange(1, 501)) * 2)
+
+
 def test_play_is_step_pose_hold_row_by_row(humanoid):
     """The replay's batch (``Simulator.play``) against the loop it stands for, starting while
     a trajectory is still being interpolated (those rows take the per-step path)."""

@@ -7,7 +7,6 @@ nav_msgs/Odometry reports them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import mujoco
@@ -20,6 +19,12 @@ from digital_twin_gz.sim.controller import Trajectory, TrajectoryController
 
 # What a rollout starts from and records: time first, then qpos (MuJoCo's state layout).
 STATE = mujoco.mjtState.mjSTATE_FULLPHYSICS
+# Fraction of a physics step by which a target time may fall short of a step and still reach it.
+# Stamps are epoch seconds in float64 (1 ulp = 2.4e-7 s in 2026), so a physical sample stamped
+# exactly on a step lands up to a few 1e-7 s before it once the clock origin is subtracted: with
+# a tolerance of 1e-6 steps (1 ns), two thirds of a 500 Hz stream took 1 then 3 steps instead of
+# 2 and 2, and the virtual stamps showed holes that were not there.
+STEP_TOLERANCE = 1e-3
 
 
 def xyzw_to_wxyz(q: np.ndarray) -> np.ndarray:
@@ -159,8 +164,7 @@ class Simulator:
             targets.append(rows)
         # Steps taken before each row's pose (step_to never goes back), and the input of each
         # step: the current one, then that of the last row whose pose was taken before it.
-        steps = np.maximum.accumulate(np.maximum(np.floor((times[k:] - data.time) / model.opt.timestep + 1e-6), 0)
-                                      ).astype(np.int64)
+        steps = np.maximum.accumulate(np.maximum(self.steps_until(times[k:]), 0))
         controls = np.tile(data.ctrl, (count - k + 1, 1))
         controls[1:, self._a] = controller.inputs(*targets)
         row_of_step = np.searchsorted(steps, np.arange(steps[-1]), side="right")
@@ -188,9 +192,14 @@ class Simulator:
             self._apply_control()
             mujoco.mj_step(self.model, self.data)
 
+    def steps_until(self, times: np.ndarray) -> np.ndarray:
+        """Physics steps from now to the last step at or before each of ``times`` (negative for
+        times already passed)."""
+        return np.floor((times - self.data.time) / self.model.opt.timestep + STEP_TOLERANCE).astype(np.int64)
+
     def step_to(self, time: float) -> None:
         """Advance to the last physics step at or before ``time`` (never backwards)."""
-        steps = math.floor((time - self.data.time) / self.model.opt.timestep + 1e-6)
+        steps = int(self.steps_until(np.array([time]))[0])
         if steps > 0:
             self.step(steps)
 
