@@ -102,7 +102,7 @@ def test_physics_perturbation_changes_the_model(description):
     assert foot_geoms and np.all(perturbed.model.geom_friction[foot_geoms, 0] == 0.7)
     dofs = perturbed.built.dof_index
     assert np.allclose(perturbed.model.dof_damping[dofs], nominal.model.dof_damping[dofs] + 2.0)
-    gain = perturbed.model.actuator_gainprm[perturbed.built.actuator_index, 0]
+    gain = perturbed.model.actuator_gainprm[perturbed.built.actuators[0], 0]
     assert 0.7 < gain.mean() < 1.0 and gain.std() > 0
 
 
