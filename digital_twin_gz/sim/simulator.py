@@ -67,7 +67,6 @@ class Simulator:
         self._q = self.built.qpos_index
         self._v = self.built.dof_index
         self._a = self.built.actuators
-        self._root = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, description.root_link)
         self._pose = np.r_[0:3, 4, 5, 6, 3, self._q]
         self.odometry: OdometryTwist | None = None
         self.reset()
@@ -230,7 +229,10 @@ class Simulator:
 
     def state(self) -> RobotState:
         d = self.data
-        rotation = d.xmat[self._root].reshape(3, 3)
+        # From qpos: after mj_step, xmat is still that of the state the step started from.
+        rotation = np.empty(9)
+        mujoco.mju_quat2Mat(rotation, d.qpos[3:7])
+        rotation = rotation.reshape(3, 3)
         return RobotState(
             time=self.time,
             base_position=d.qpos[0:3].copy(),
