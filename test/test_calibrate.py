@@ -173,7 +173,7 @@ def test_calibrated_urdf_and_xacro_args_carry_the_physics_to_gazebo(description,
     assert parse_description(calibrated.urdf, path).joint_names == description.joint_names
 
     args = gain_xacro_args(description, {"leg_kp": "2000"}, 0.9)
-    assert args["leg_kp"] == "1800" and args["arm_kd"] == "3.6" and "robot_name" not in args
+    assert args["leg_kp"] == "1800" and args["arm_kv"] == "3.6" and "robot_name" not in args
     scaled = load_description(xacro_args=args)
     assert np.allclose(scaled.gains.position_p_gain, 0.9 * load_description(xacro_args={"leg_kp": "2000"})
                        .gains.position_p_gain)
