@@ -138,6 +138,11 @@ class TrajectoryController:
 
     def start(self, trajectory: Trajectory, now: float) -> None:
         """A trajectory arrives at sim time ``now``; it replaces the one being followed."""
+        if len(trajectory.times) == 1:  # its point is due at once, whatever its time
+            velocities, efforts = (None if v is None or np.isnan(v[0]).all() else v[0]
+                                   for v in (trajectory.velocities, trajectory.efforts))
+            self.hold(trajectory.joint_index, trajectory.positions[0], velocities, efforts)
+            return
         self._trajectory = trajectory if len(trajectory.times) else None
         self._times_ns = _nanoseconds(trajectory.times)
         self._start = now
@@ -181,10 +186,16 @@ class TrajectoryController:
         since the step before (whose position targets were ``previous_positions``), without the
         state-dependent terms; full target vectors or (k, n) rows of them."""
         g = self.gains
-        position = g.position_p_gain * positions + g.position_d_gain * (positions - previous_positions) / self.dt
+        ctrl = np.empty((*np.shape(positions)[:-1], 3, len(g.position_p_gain)))
+        position, velocity = ctrl[..., 0, :], ctrl[..., 1, :]
+        np.multiply(g.position_p_gain, positions, out=position)
+        if self._kicks:
+            position += g.position_d_gain * (positions - previous_positions) / self.dt
         position += g.position_cmd_offset
-        velocity = g.velocity_p_gain * velocities + g.velocity_cmd_offset
-        return np.stack([position, velocity, np.asarray(efforts, dtype=float)], axis=-2)
+        np.multiply(g.velocity_p_gain, velocities, out=velocity)
+        velocity += g.velocity_cmd_offset
+        ctrl[..., 2, :] = efforts
+        return ctrl
 
     def run_inputs(self, positions: np.ndarray, velocities: np.ndarray, efforts: np.ndarray) -> np.ndarray:
         """Actuator inputs (k, 3, n) of ``k`` steps whose targets are the rows given, what
