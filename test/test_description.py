@@ -20,6 +20,7 @@ from digital_twin_gz.robot import (
     parse_description,
     zero_pose_frames,
 )
+from digital_twin_gz.robot.gains import explicit_damping_eigenvalue
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,18 @@ def test_user_urdf_gets_contract_systems_with_derived_gains(other_humanoid):
     assert kv[robot.index("LHipPitch")] > 10 * kv[robot.index("LWristYaw")]
     assert np.all(np.abs(robot.gains.position_cmd_max - robot.effort_limit) < 1e-9)
     assert robot.published_joints == tuple(j for j in robot.model_joints if j in robot.joint_names)
+
+
+def test_damping_stays_stable_applied_explicitly(humanoid, other_humanoid):
+    """gz-sim applies the damping explicitly, stable while dt * eig((M + dt B)^-1 K_v) < 2 (the robot
+    in the air): the humanoid's gains, and those derived for a user's robot (to a quarter of it)."""
+    urdf, packages = other_humanoid
+    robot = load_description(urdf, packages=packages)
+    assert explicit_damping_eigenvalue(humanoid, humanoid.gains.velocity_p_gain, 0.001) < 1.5
+    assert explicit_damping_eigenvalue(robot, robot.gains.velocity_p_gain, 0.001) <= 0.5 + 1e-9
+    # The same measure flags the gains the humanoid had before (kd 50 on the legs, explicit under gz-sim).
+    old = np.array([50.0 if any(k in n for k in ("hip", "knee", "ankle")) else 1.0 for n in humanoid.joint_names])
+    assert explicit_damping_eigenvalue(humanoid, old, 0.001) > 2
 
 
 def test_gain_overrides_from_config(other_humanoid, tmp_path, repo):

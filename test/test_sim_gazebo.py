@@ -3,11 +3,13 @@ velocities; the odometry twist is OdometryPublisher's finite differences, averag
 
 from __future__ import annotations
 
+import mujoco
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
 from digital_twin_gz.robot import load_description
+from digital_twin_gz.robot.gains import floating_inertia
 from digital_twin_gz.sim import Simulator
 
 
@@ -69,3 +71,18 @@ def test_odometry_twist_is_the_mean_of_pose_differences(humanoid):
     assert np.allclose(reference.odometry.twist()[0], linear, atol=1e-9)
     # Not the body's velocity now: an average over the last 10 ms.
     assert not np.allclose(linear, state.base_linear_velocity, atol=1e-4)
+
+
+def test_floating_inertia_is_mujocos_mass_matrix(humanoid):
+    """The joint-space inertia the derived gains are rated with is the simulator's, floating in the zero pose."""
+    sim = Simulator(humanoid)
+    sim.reset(joint_positions=np.zeros(len(humanoid.joint_names)), base_position=np.zeros(3))
+    mujoco.mj_forward(sim.model, sim.data)
+    mass = np.zeros((sim.model.nv, sim.model.nv))
+    mujoco.mj_fullM(sim.model, sim.data, mass)
+    dofs = sim.built.dof_index
+    ours = floating_inertia(humanoid)
+    assert np.allclose(ours[6:, 6:], mass[np.ix_(dofs, dofs)], rtol=1e-9, atol=1e-12)
+    effective = 1.0 / np.diag(np.linalg.inv(mass))[dofs]  # everything else free
+    assert np.allclose(1.0 / np.diag(np.linalg.inv(ours))[6:], effective, rtol=1e-9)
+
