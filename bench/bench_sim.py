@@ -5,7 +5,7 @@ noisy, so compare within a run, not across runs):
   mujoco      bare mj_step, the floor
   lockstep    what embedded_sim does in lockstep: a new one-point trajectory every 2 ms
               (500 Hz physical samples) and stepping to its stamp
-  interpolate a multi-point trajectory interpolated at every physics step
+  trajectory  multi-point trajectories (50 points, 2 ms apart), the point checked at every physics step
 Usage: .venv/bin/python bench/bench_sim.py [--seconds 10] [--repeats 5]
 """
 
@@ -40,7 +40,7 @@ def lockstep(sim: Simulator, targets: np.ndarray, rate: float) -> float:
     return time.perf_counter() - start
 
 
-def interpolate(sim: Simulator, targets: np.ndarray, rate: float) -> float:
+def trajectory(sim: Simulator, targets: np.ndarray, rate: float) -> float:
     index = np.arange(targets.shape[1])
     chunk = 50
     start = time.perf_counter()
@@ -61,7 +61,7 @@ def main() -> None:
     rate = 500.0
     targets = np.array([motion.positions(k / rate) for k in range(int(args.seconds * rate))])
     loops = {"mujoco": lambda s: bare(s, args.seconds), "lockstep": lambda s: lockstep(s, targets, rate),
-             "interpolate": lambda s: interpolate(s, targets, rate)}
+             "trajectory": lambda s: trajectory(s, targets, rate)}
     walls: dict[str, list[float]] = {name: [] for name in loops}
     for _ in range(args.repeats):
         for name, loop in loops.items():

@@ -10,6 +10,7 @@ import pytest
 from helpers import cli
 from helpers.recordings import emulated
 from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
 
 from digital_twin_gz.calibration import (
     Budget,
@@ -29,6 +30,8 @@ from digital_twin_gz.emulator import (
     load_profile,
 )
 from digital_twin_gz.gap import key_links, monitor_settings
+from digital_twin_gz.nodes import convert
+from digital_twin_gz.nodes.common import STATE_QOS
 from digital_twin_gz.recording import read_physical, record_emulated
 from digital_twin_gz.robot import load_description, load_roles, load_world, parse_description
 from digital_twin_gz.run import TwinOptions, twin_nodes
@@ -173,7 +176,7 @@ def test_calibrated_urdf_and_xacro_args_carry_the_physics_to_gazebo(description,
     assert parse_description(calibrated.urdf, path).joint_names == description.joint_names
 
     args = gain_xacro_args(description, {"leg_kp": "2000"}, 0.9)
-    assert args["leg_kp"] == "1800" and args["arm_kd"] == "3.6" and "robot_name" not in args
+    assert args["leg_kp"] == "1800" and args["arm_kv"] == "3.6" and "robot_name" not in args
     scaled = load_description(xacro_args=args)
     assert np.allclose(scaled.gains.position_p_gain, 0.9 * load_description(xacro_args={"leg_kp": "2000"})
                        .gains.position_p_gain)
@@ -197,7 +200,8 @@ def test_cli_calibrate_says_what_is_wrong(tmp_path, truth_recording):
 
 @pytest.mark.ros
 def test_the_live_twin_takes_the_calibrated_physics(tmp_path, description, nodes, probe):
-    """embedded_sim with physics_profile stands on heavier legs: its knees hold more torque."""
+    """embedded_sim with physics_profile stands on heavier legs: its knees bend further under the
+    weight (its joint states carry no effort: Gazebo's do not)."""
     profile = tmp_path / "heavy.yaml"
     profile.write_text("physics:\n  mass_scale: 1.5\n")
     specs = {s.name: s for s in twin_nodes(TwinOptions(virtual_profile=str(profile)))}
@@ -205,12 +209,18 @@ def test_the_live_twin_takes_the_calibrated_physics(tmp_path, description, nodes
     with pytest.raises(ValueError, match="calibrated URDF"):
         TwinOptions(simulator="gazebo", virtual_profile=str(profile))
 
-    sim = nodes("embedded_sim", {"physics_profile": str(profile), "pacing": "realtime"})
+    sim = nodes("embedded_sim", {"physics_profile": str(profile), "pacing": "lockstep"})
     received = probe.collect(JointState, "/virtual/joint_states")
-    probe.wait_for(lambda: len(received) > 50, timeout=20, what="joint states")
+    commands = probe.node.create_publisher(JointTrajectory, "/virtual/joint_trajectory", STATE_QOS)
+    probe.wait_for(lambda: commands.get_subscription_count() >= 1, timeout=60, what="embedded_sim")
+    # Lockstep: each command steps the simulation to its stamp; the default pose held for 1 s.
+    for k in range(11):
+        commands.publish(convert.trajectory_message(100.0 + 0.1 * k, description.joint_names,
+                                                    description.default_positions))
+    probe.wait_for(lambda: received and convert.to_seconds(received[-1].header.stamp) >= 101.0 - 1e-6,
+                   timeout=30, what="joint states at 1 s")
     assert "virtual model physics from" in sim.output()
-    knee = description.index("l_knee_pitch")
-    published = np.median([m.effort[knee] for m in received[-20:]])
+    published = received[-1].position[received[-1].name.index("l_knee_pitch")]
     world = load_world()
     standing = {}
     for name, physics in (("nominal", PhysicsPerturbation()), ("heavy", PhysicsPerturbation(mass_scale=1.5))):
@@ -218,6 +228,7 @@ def test_the_live_twin_takes_the_calibrated_physics(tmp_path, description, nodes
         apply_physics(local, physics, foot_links(description, load_roles(description)))
         local.reset()
         local.settle()
-        standing[name] = local.state().joint_efforts[knee]
-    assert published == pytest.approx(standing["heavy"], rel=0.05)
-    assert abs(standing["heavy"]) > 1.3 * abs(standing["nominal"])
+        local.step(1000)
+        standing[name] = local.state().joint_positions[description.index("l_knee_pitch")]
+    assert standing["heavy"] - standing["nominal"] > 0.003  # rad: 50 % more weight on kp 3000
+    assert published == pytest.approx(standing["heavy"], abs=1e-6)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from helpers import cli, require_tool
 from helpers.robots import other_humanoid_urdf
+from lxml import etree
 
 from digital_twin_gz.gazebo import checks
+from digital_twin_gz.robot import JSP_PLUGIN
 
 # Every test runs Gazebo's own tools (xacro, check_urdf, ign sdf) as processes.
 pytestmark = pytest.mark.slow
@@ -134,3 +136,61 @@ def test_bridge_with_bad_direction_and_missing_field(tmp_path, repo):
     bridge.write_text("- ros_topic_name: /clock\n  gz_topic_name: /clock\n")
     findings = checks.check_bridge(bridge, "humanoid", "twin")
     assert "line 1: entry lacks ros_type_name, gz_type_name" in findings[0].message
+
+
+UPSTREAM_FORMS = """\
+- topic_name: /clock
+  ros_type_name: rosgraph_msgs/msg/Clock
+  gz_type_name: ignition.msgs.Clock
+  direction: GZ_TO_ROS
+  lazy: true
+- ros_topic_name: /contacts
+  ros_type_name: ros_gz_interfaces/msg/Contacts
+  gz_type_name: gz.msgs.Contacts
+  publisher_queue: 20
+  subscriber_queue: 5
+- gz_topic_name: /detections
+  ros_type_name: vision_msgs/msg/Detection2DArray
+  gz_type_name: gz.msgs.AnnotatedAxisAligned2DBox_V
+  qos: reliable
+"""
+
+
+def test_bridge_entries_are_read_as_ros_gz_bridge_reads_them(tmp_path):
+    bridge = tmp_path / "bridge.yaml"
+    bridge.write_text(UPSTREAM_FORMS)
+    clock, contacts, detections = checks.bridge.load_bridge(bridge)
+    assert (clock.ros_topic, clock.gz_topic, clock.options) == ("/clock", "/clock", (("lazy", True),))
+    assert (contacts.ros_topic, contacts.gz_topic) == ("/contacts", "/contacts")
+    assert contacts.options == (("publisher_queue", 20), ("subscriber_queue", 5))
+    assert (detections.ros_topic, detections.gz_topic, detections.direction) == ("/detections",) * 2 + (
+        "BIDIRECTIONAL",)
+    # ignition.msgs names, ros_gz_interfaces and vision_msgs convert; a key ros_gz_bridge does not read is named.
+    assert [f.message for f in checks.check_bridge(bridge, "humanoid", "twin")] == [
+        "line 11: /detections: ros_gz_bridge ignores the key 'qos'"]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("- ros_topic_name: /contacts", "- ros_topic_name: /contacts\n  topic_name: /c"),
+     "line 6: topic_name and ros_topic_name are mutually exclusive"),
+    (("lazy: true", "lazy: sometimes"), "line 1: lazy: 'sometimes' is not a boolean"),
+    (("publisher_queue: 20", "publisher_queue: -1"), "line 6: publisher_queue: '-1' is not a queue size"),
+    (("- gz_topic_name: /detections", "- direction: GZ_TO_ROS"), "line 11: entry names no topic"),
+])
+def test_bridge_entries_ros_gz_bridge_would_refuse_are_refused(edit, message, tmp_path):
+    bridge = tmp_path / "bridge.yaml"
+    bridge.write_text(UPSTREAM_FORMS.replace(*edit))
+    with pytest.raises(checks.bridge.BridgeError, match=message):
+        checks.bridge.load_bridge(bridge)
+
+
+def test_a_joint_state_publisher_without_joint_names_fails_the_check(tmp_path):
+    robot = etree.fromstring(checks.load_description().urdf.encode())
+    publisher = next(p for p in robot.iter("plugin") if p.get("name") == JSP_PLUGIN)
+    for name in publisher.findall("joint_name"):
+        publisher.remove(name)
+    urdf = tmp_path / "all_joints.urdf"
+    urdf.write_bytes(etree.tostring(robot))
+    findings, _ = checks.check_description(urdf)
+    problems = [f.message for f in findings if f.level == "error"]
+    assert any("would publish joints the twin does not know: imu_link_joint" in p for p in problems), problems

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
+from lxml import etree
 
+from digital_twin_gz.gazebo.checks import sdf_command
 from digital_twin_gz.robot import (
     JSP_PLUGIN,
     JTC_PLUGIN,
@@ -14,6 +20,7 @@ from digital_twin_gz.robot import (
     parse_description,
     zero_pose_frames,
 )
+from digital_twin_gz.robot.gains import explicit_damping_eigenvalue
 
 
 @pytest.fixture(scope="module")
@@ -83,21 +90,34 @@ def test_user_urdf_gets_contract_systems_with_derived_gains(other_humanoid):
     assert "LKneePitch" in robot.joint_names
     assert {s.name for s in robot.systems} >= {JSP_PLUGIN, ODOM_PLUGIN, JTC_PLUGIN}
     assert any("declares no" in note for note in robot.notes)
-    kp, kd = robot.gains.position_p_gain, robot.gains.position_d_gain
-    assert np.all(kp > 0) and np.all(kd > 0)
+    kp, kv = robot.gains.position_p_gain, robot.gains.velocity_p_gain
+    assert np.all(kp > 0) and np.all(kv > 0) and not np.any(robot.gains.position_d_gain)
     # Heavier subtrees get stiffer, better-damped joints than the wrists.
-    assert kd[robot.index("LHipPitch")] > 10 * kd[robot.index("LWristYaw")]
+    assert kv[robot.index("LHipPitch")] > 10 * kv[robot.index("LWristYaw")]
     assert np.all(np.abs(robot.gains.position_cmd_max - robot.effort_limit) < 1e-9)
+    assert robot.published_joints == tuple(j for j in robot.model_joints if j in robot.joint_names)
+
+
+def test_damping_stays_stable_applied_explicitly(humanoid, other_humanoid):
+    """gz-sim applies the damping explicitly, stable while dt * eig((M + dt B)^-1 K_v) < 2 (the robot
+    in the air): the humanoid's gains, and those derived for a user's robot (to a quarter of it)."""
+    urdf, packages = other_humanoid
+    robot = load_description(urdf, packages=packages)
+    assert explicit_damping_eigenvalue(humanoid, humanoid.gains.velocity_p_gain, 0.001) < 1.5
+    assert explicit_damping_eigenvalue(robot, robot.gains.velocity_p_gain, 0.001) <= 0.5 + 1e-9
+    # The same measure flags the gains the humanoid had before (kd 50 on the legs, explicit under gz-sim).
+    old = np.array([50.0 if any(k in n for k in ("hip", "knee", "ankle")) else 1.0 for n in humanoid.joint_names])
+    assert explicit_damping_eigenvalue(humanoid, old, 0.001) > 2
 
 
 def test_gain_overrides_from_config(other_humanoid, tmp_path, repo):
     urdf, packages = other_humanoid
     config = tmp_path / "gains.yaml"
     config.write_text((repo / "config" / "derived_gains.yaml").read_text().replace(
-        "overrides: {}", "overrides: {LKneePitch: {kp: 321, kd: 7}}"))
+        "overrides: {}", "overrides: {LKneePitch: {kp: 321, kv: 7}}"))
     robot = load_description(urdf, packages=packages, gains_config=config)
     assert robot.gains.position_p_gain[robot.index("LKneePitch")] == 321
-    assert robot.gains.position_d_gain[robot.index("LKneePitch")] == 7
+    assert robot.gains.velocity_p_gain[robot.index("LKneePitch")] == 7
 
 
 @pytest.mark.parametrize("mutation, message", [
@@ -118,3 +138,50 @@ def test_xacro_error_names_file(tmp_path):
     broken.write_text('<robot name="x" xmlns:xacro="http://www.ros.org/wiki/xacro"><link name="${nope}"/></robot>')
     with pytest.raises(DescriptionError, match="broken.urdf.xacro.*nope"):
         load_description(broken)
+
+
+def _without(text: str, pattern: str, replacement: str = "") -> str:
+    changed = re.sub(pattern, replacement, text, flags=re.DOTALL)
+    assert changed != text, pattern
+    return changed
+
+
+def _gazebo_joint_order(urdf: Path) -> list[str]:
+    """The joints of the model ``ign sdf -p`` (Gazebo's URDF conversion) makes, in SDF order."""
+    result = subprocess.run([*sdf_command(), "-p", str(urdf)], capture_output=True, text=True, timeout=120)
+    return [joint.get("name") for joint in etree.fromstring(result.stdout.encode()).iter("joint")]
+
+
+@pytest.mark.parametrize("variant", ["bundled", "lumped", "unlumped", "massless", "user"])
+def test_model_joints_are_those_of_gazebos_urdf_conversion(variant, humanoid, other_humanoid, tmp_path):
+    text = humanoid.urdf
+    if variant == "lumped":  # no preserveFixedJoint: the fixed frames merge into their parents
+        text = _without(text, r"<preserveFixedJoint>true</preserveFixedJoint>")
+    elif variant == "unlumped":  # one kept as a zero-range revolute joint
+        text = _without(text, r'(<gazebo reference="imu_link_joint">\s*)<preserveFixedJoint>true</preserveFixedJoint>',
+                        r"\1<disableFixedJointLumping>true</disableFixedJointLumping>")
+    elif variant == "massless":  # a thigh without mass: Gazebo drops it and the leg below it
+        text = _without(text, r'(<link name="l_thigh_link">\s*)<inertial>.*?</inertial>', r"\1")
+    elif variant == "user":
+        urdf, packages = other_humanoid
+        text = load_description(urdf, packages=packages).urdf
+    path = tmp_path / "robot.urdf"
+    path.write_text(text)
+    description = parse_description(text, path)
+    assert description.model_joints == tuple(_gazebo_joint_order(path))
+    if variant == "massless":
+        assert "l_hip_pitch" not in description.model_joints and "l_ankle_roll" not in description.model_joints
+
+
+def test_joint_state_publisher_publishes_exactly_the_actuated_joints(humanoid, tmp_path):
+    """What /virtual/joint_states carries under Gazebo: the actuated joints, in the model's order."""
+    assert set(humanoid.published_joints) == set(humanoid.joint_names)
+    assert humanoid.published_joints == tuple(j for j in humanoid.model_joints if j in humanoid.joint_names)
+    # Without its <joint_name> list gz-sim publishes every joint of the model, the preserved fixed ones too.
+    robot = etree.fromstring(humanoid.urdf.encode())
+    publisher = next(p for p in robot.iter("plugin") if p.get("name") == JSP_PLUGIN)
+    for name in publisher.findall("joint_name"):
+        publisher.remove(name)
+    bare = parse_description(etree.tostring(robot).decode(), tmp_path / "bare.urdf")
+    assert bare.published_joints == bare.model_joints
+    assert {"imu_link_joint", "l_sole_link_joint", "head_camera_link_joint"} <= set(bare.published_joints)

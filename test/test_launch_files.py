@@ -21,9 +21,9 @@ import pytest
 from helpers import BIN, REPO
 from lxml import etree
 
-from digital_twin_gz.gazebo import bridge, checks
+from digital_twin_gz.gazebo import bridge, checks, control
 from digital_twin_gz.nodes.common import PHYSICAL_JOINT_STATES, PHYSICAL_ODOM
-from digital_twin_gz.robot import load_description, load_world, params_file
+from digital_twin_gz.robot import JSP_PLUGIN, load_description, load_world, params_file
 from digital_twin_gz.run import (
     LAUNCH_ARGUMENTS,
     LAUNCH_MODES,
@@ -34,6 +34,7 @@ from digital_twin_gz.run import (
     TwinOptions,
     bridge_file_for,
     gazebo_setup,
+    gz_sim_version,
     launch_arguments,
     launch_options,
     simulator_of,
@@ -157,7 +158,12 @@ def test_every_package_executable_command_and_share_file_named_exists():
                 assert "/".join(parts) in SHARE_FILES[package], ast.unparse(call)
                 checked_files.add(parts[-1])
             elif name == "ExecuteProcess":
-                command = literal(keyword(call, "cmd").elts[0])
+                cmd = keyword(call, "cmd")
+                if isinstance(cmd, ast.Call):  # GazeboSetup.gz_sim_command
+                    assert ast.unparse(cmd.func) == "setup.gz_sim_command", ast.unparse(call)
+                    command = gazebo_setup(launch_options("gazebo", {})).gz_sim_command("headless", "8")[0]
+                else:
+                    command = literal(cmd.elts[0])
                 assert command in COMMANDS and COMMANDS[command] in declared, ast.unparse(call)
     assert nodes >= 4
     named = {literal(n) for p in LAUNCH_CODE for n in ast.walk(ast.parse(p.read_text()))
@@ -235,6 +241,37 @@ def test_gazebo_launches_pass_the_bridge_file_check_validates(tmp_path):
     assert setup.gz_sim_args("gui") == ["-r", str(REPO / "worlds" / "twin.sdf")]
 
 
+# The line ros_gz_sim's CMake writes into gz_sim.launch.py from its template (ros_gz jazzy 1.0.5:
+# DeclareLaunchArgument('gz_version', default_value='@GZ_SIM_VER@', ...), gz-sim 8 on Jazzy.
+INSTALLED_GZ_SIM_LAUNCH = """\
+        DeclareLaunchArgument('gz_version', default_value='8',
+                              description='Gazebo Sim\\'s major version'),
+"""
+
+
+def test_headless_gz_sim_forces_the_version_ros_gz_sim_was_built_for(tmp_path):
+    launch_file = tmp_path / "gz_sim.launch.py"
+    launch_file.write_text(INSTALLED_GZ_SIM_LAUNCH)
+    setup = gazebo_setup(launch_options("gazebo", {"out_dir": str(tmp_path)}))
+    version = gz_sim_version(launch_file)
+    assert setup.gz_sim_command("headless", version) == [
+        "gz", "sim", "-s", "-r", "--headless-rendering", str(REPO / "worlds" / "twin.sdf"), "--force-version", "8"]
+    launch_file.write_text("DeclareLaunchArgument('gz_args', default_value='')\n")
+    with pytest.raises(GazeboSetupError, match="gz_sim.launch.py: no gz_version launch argument"):
+        gz_sim_version(launch_file)
+
+
+def test_package_xml_declares_what_the_gazebo_path_needs():
+    root = etree.parse(str(REPO / "package.xml")).getroot()
+    bridge_dependency = next(e for e in root.findall("exec_depend") if e.text.strip() == "ros_gz_bridge")
+    # The launches set override_timestamps_with_wall_time, a parameter of ros_gz_bridge 1.0.4 and later.
+    assert "override_timestamps_with_wall_time" in (REPO / PACKAGE / "run" / "launch_actions.py").read_text()
+    assert tuple(int(v) for v in bridge_dependency.get("version_gte", "0").split(".")) >= (1, 0, 4)
+    # twin_sync's Gazebo resync imports the gz-transport and gz-msgs bindings of the vendor packages.
+    assert {"gz.transport13", "gz.msgs10.pose_pb2"} <= set(control.BINDINGS)
+    assert {"gz_transport_vendor", "gz_msgs_vendor"} <= manifest_depends("exec_depend")
+
+
 def test_another_robot_and_world_get_a_retargeted_bridge(other_humanoid, tmp_path):
     urdf, packages = other_humanoid
     world = tmp_path / "lab.sdf"
@@ -256,7 +293,44 @@ def test_another_robot_and_world_get_a_retargeted_bridge(other_humanoid, tmp_pat
     # package:// URIs of the description resolve for Gazebo through GZ_SIM_RESOURCE_PATH.
     (name, share), = packages.items()
     assert (setup.resource_path / name).resolve() == Path(share).resolve()
-    assert bridge_file_for("humanoid", "twin", tmp_path / "unused") == bridge.bundled_bridge()
+    assert bridge_file_for(bridge.bundled_bridge(), "humanoid", "twin", tmp_path / "unused") == bridge.bundled_bridge()
+
+
+def test_a_users_bridge_file_keeps_its_keys_when_retargeted(other_humanoid, tmp_path):
+    """For another robot the launch rewrites the bridge file's gz topics; every other key stays as
+    the user wrote it, and a single name shared by both sides is split only where they now differ."""
+    urdf, packages = other_humanoid
+    user = tmp_path / "my_bridge.yaml"
+    user.write_text(bridge.bundled_bridge().read_text().replace(
+        "- ros_topic_name: /clock\n  gz_topic_name: /clock", "- topic_name: /clock\n  lazy: true").replace(
+        "direction: ROS_TO_GZ", "direction: ROS_TO_GZ\n  subscriber_queue: 50").replace(
+        "- ros_topic_name: /virtual/odom\n  gz_topic_name: /model/humanoid/odometry",
+        "- topic_name: /model/humanoid/odometry"))
+    options = replace(launch_options("gazebo", {
+        "urdf": str(urdf), "packages": " ".join(f"{k}={v}" for k, v in packages.items()),
+        "out_dir": str(tmp_path / "out")}), bridge=str(user))
+    setup = gazebo_setup(options)
+    assert setup.bridge_file == tmp_path / "out" / RETARGETED_BRIDGE
+    text = setup.bridge_file.read_text()
+    written = {e.ros_topic: e for e in bridge.load_bridge(setup.bridge_file)}
+    assert written["/clock"].names == ("topic_name",) and written["/clock"].options == (("lazy", True),)
+    assert written["/virtual/joint_trajectory"].options == (("subscriber_queue", 50),)
+    assert written["/virtual/joint_trajectory"].gz_topic == "/model/other/joint_trajectory"
+    # The odometry's one name served both sides; the ROS side (the contract) stays, the gz side follows.
+    odometry = written["/model/humanoid/odometry"]
+    assert (odometry.gz_topic, odometry.names) == ("/model/other/odometry", ("ros_topic_name", "gz_topic_name"))
+    assert "topic_name: /clock" in text and "lazy: true" in text
+
+
+def test_a_description_whose_joint_state_publisher_lists_no_joints_is_refused(tmp_path):
+    robot = etree.fromstring(load_description().urdf.encode())
+    publisher = next(p for p in robot.iter("plugin") if p.get("name") == JSP_PLUGIN)
+    for name in publisher.findall("joint_name"):
+        publisher.remove(name)
+    urdf = tmp_path / "humanoid.urdf"
+    urdf.write_bytes(etree.tostring(robot))
+    with pytest.raises(GazeboSetupError, match="would publish joints the twin does not know: imu_link_joint"):
+        gazebo_setup(launch_options("gazebo", {"urdf": str(urdf), "out_dir": str(tmp_path)}))
 
 
 def test_a_description_whose_gz_topics_do_not_follow_the_model_is_refused(tmp_path):

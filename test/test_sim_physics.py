@@ -155,21 +155,21 @@ SPINNER = """<?xml version="1.0"?>
   <gazebo><plugin filename="gz-sim-joint-trajectory-controller-system"
                   name="gz::sim::systems::JointTrajectoryController">
     <joint_name>spin</joint_name><initial_position>0</initial_position>
-    <position_p_gain>{kp}</position_p_gain><position_d_gain>{kd}</position_d_gain>
+    <position_p_gain>{kp}</position_p_gain><velocity_p_gain>{kv}</velocity_p_gain>
     <position_cmd_min>-{effort}</position_cmd_min><position_cmd_max>{effort}</position_cmd_max>
   </plugin></gazebo>
 </robot>
 """
 
 
-def spinner(tmp_path, kp=40.0, kd=2.0, damping=0.1, effort=50.0) -> Simulator:
-    text = SPINNER.format(kp=kp, kd=kd, damping=damping, effort=effort)
+def spinner(tmp_path, kp=40.0, kv=2.0, damping=0.1, effort=50.0) -> Simulator:
+    text = SPINNER.format(kp=kp, kv=kv, damping=damping, effort=effort)
     return Simulator(parse_description(text, tmp_path / "spinner.urdf"))
 
 
 def test_step_response_matches_the_pid_law_computed_by_hand(tmp_path):
-    kp, kd, damping, target = 40.0, 2.0, 0.1, 0.5
-    sim = spinner(tmp_path, kp, kd, damping)
+    kp, kv, damping, target = 40.0, 2.0, 0.1, 0.5
+    sim = spinner(tmp_path, kp, kv, damping)
     # Inertia of the arm about the axis: its mass at 0.2 m plus its own izz.
     inertia = 2.0 * 0.2**2 + 0.01
     sim.follow(Trajectory.hold(np.array([0]), np.array([target])))
@@ -178,30 +178,30 @@ def test_step_response_matches_the_pid_law_computed_by_hand(tmp_path):
     for _ in times:
         sim.step()
         simulated.append(sim.state().joint_positions[0])
-    # I q'' = kp (target - q) - (kd + damping) q'   (position PID with d-term on the error)
-    solution = solve_ivp(lambda t, y: [y[1], (kp * (target - y[0]) - (kd + damping) * y[1]) / inertia],
+    # I q'' = kp (target - q) - (kv + damping) q'   (position P, velocity P towards a velocity target of 0)
+    solution = solve_ivp(lambda t, y: [y[1], (kp * (target - y[0]) - (kv + damping) * y[1]) / inertia],
                          (0, times[-1]), [0.0, 0.0], t_eval=times, rtol=1e-8, atol=1e-10)
     assert np.max(np.abs(np.array(simulated) - solution.y[0])) < 0.01
     # The effort of a step is the law at the state the step started from.
-    fresh = spinner(tmp_path, kp, kd, damping)
+    fresh = spinner(tmp_path, kp, kv, damping)
     fresh.follow(Trajectory.hold(np.array([0]), np.array([target])))
     fresh.step()
     assert fresh.state().joint_efforts[0] == pytest.approx(kp * target)
     before = fresh.state()
     fresh.step()
-    expected = kp * (target - before.joint_positions[0]) - kd * before.joint_velocities[0]
+    expected = kp * (target - before.joint_positions[0]) - kv * before.joint_velocities[0]
     assert fresh.state().joint_efforts[0] == pytest.approx(expected, rel=1e-9)
 
 
 def test_command_is_clamped_to_the_effort_limit(tmp_path):
-    sim = spinner(tmp_path, kp=400.0, kd=1.0, effort=5.0)
+    sim = spinner(tmp_path, kp=400.0, kv=1.0, effort=5.0)
     sim.follow(Trajectory.hold(np.array([0]), np.array([2.0])))
     sim.step()
     assert sim.state().joint_efforts[0] == pytest.approx(5.0)
 
 
 def test_joint_limits_hold(tmp_path):
-    sim = spinner(tmp_path, kp=400.0, kd=5.0, effort=50.0)
+    sim = spinner(tmp_path, kp=400.0, kv=5.0, effort=50.0)
     sim.follow(Trajectory.hold(np.array([0]), np.array([2.9])))
     sim.step(3000)
     # The controller's target is inside the range; push past it with a target outside.
@@ -210,20 +210,19 @@ def test_joint_limits_hold(tmp_path):
     assert sim.state().joint_positions[0] <= 3.0 + 0.02
 
 
-def test_trajectory_points_are_interpolated_by_time_from_start(humanoid):
+def test_the_target_jumps_to_the_first_point_still_ahead(humanoid):
+    """gz-sim does not interpolate: from a trajectory's arrival the target is its first point, and
+    once a point's time is past, the next one; a point without velocities keeps the velocity target."""
     controller = TrajectoryController(humanoid.gains, 0.001)
     j = humanoid.index("neck_yaw")
-    start = controller.target_position[j]
     trajectory = Trajectory(np.array([j]), np.array([1.0, 3.0]), np.array([[0.4], [-0.2]]),
-                            velocities=np.array([[1.0], [0.0]]))
+                            velocities=np.array([[1.0], [np.nan]]))
     controller.start(trajectory, now=10.0)
-    controller.update_targets(10.5)
-    assert controller.target_position[j] == pytest.approx(start + 0.5 * (0.4 - start))
-    assert controller.target_velocity[j] == pytest.approx(0.5)
-    controller.update_targets(12.0)
-    assert controller.target_position[j] == pytest.approx(0.1)
-    controller.update_targets(20.0)
-    assert controller.target_position[j] == pytest.approx(-0.2)
+    assert controller.target_position[j] == 0.4 and controller.target_velocity[j] == 1.0
+    controller.update_targets(11.0)  # the first point's time is not past yet
+    assert controller.target_position[j] == 0.4
+    controller.update_targets(11.001)
+    assert controller.target_position[j] == -0.2 and controller.target_velocity[j] == 1.0
     assert not controller.tracking
     others = [k for k in range(len(humanoid.joint_names)) if k != j]
     assert np.array_equal(controller.target_position[others], humanoid.default_positions[others])

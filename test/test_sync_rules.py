@@ -9,7 +9,7 @@ from digital_twin_gz.emulator import Motion, PhysicalRobot, ProfileError, apply_
 from digital_twin_gz.gazebo import GazeboControl, SimControlError
 from digital_twin_gz.robot import load_roles
 from digital_twin_gz.sim import Simulator
-from digital_twin_gz.twin import JointMap, JointMapError, SampleError, SampleGate, StaleWatch
+from digital_twin_gz.twin import JointMap, JointMapError, ResyncWatch, SampleError, SampleGate, StaleWatch
 
 
 def test_joint_map_renames_ignores_and_names_the_file(description, tmp_path):
@@ -102,7 +102,7 @@ def test_physics_perturbation_changes_the_model(description):
     assert foot_geoms and np.all(perturbed.model.geom_friction[foot_geoms, 0] == 0.7)
     dofs = perturbed.built.dof_index
     assert np.allclose(perturbed.model.dof_damping[dofs], nominal.model.dof_damping[dofs] + 2.0)
-    gain = perturbed.model.actuator_gainprm[perturbed.built.actuator_index, 0]
+    gain = perturbed.model.actuator_gainprm[perturbed.built.actuators[0], 0]
     assert 0.7 < gain.mean() < 1.0 and gain.std() > 0
 
 
@@ -140,5 +140,22 @@ def test_gazebo_control_says_what_is_missing():
     control = GazeboControl("twin", "humanoid")
     with pytest.raises(SimControlError, match="python3-gz-transport13"):
         control.set_base_pose(np.zeros(3), np.array([0, 0, 0, 1.0]))
-    with pytest.raises(SimControlError, match="gz.transport13"):
-        control.reset()
+    with pytest.raises(SimControlError, match="gz_transport_vendor"):
+        control.pause(True)
+
+
+def test_a_resync_is_confirmed_by_the_odometry_that_follows_not_by_the_request():
+    watch = ResyncWatch(timeout=2.0)
+    level = np.array([0.0, 0.0, 0.0, 1.0])
+    target = np.array([1.0, 2.0, 0.9])
+    watch.requested(target, level, now=0.0)
+    assert watch.state == "pending"
+    assert not watch.confirms(np.zeros(3), level)  # the odometry still shows the old pose
+    assert not watch.expired(1.0)
+    assert not watch.confirms(target, np.array([0.0, 0.0, 0.2, 1.0]))  # 0.4 rad off
+    assert watch.confirms(target + 0.005, np.array([0.0, 0.0, 0.01, 1.0]))
+    assert watch.state == "confirmed" and not watch.expired(5.0)
+    watch.requested(target, -level, now=10.0)
+    assert not watch.expired(11.9) and watch.expired(12.1) and watch.state == "not confirmed"
+    assert not watch.confirms(target, level)  # too late: it stays not confirmed
+

@@ -161,8 +161,33 @@ def test_pause_resume_and_resync(twin, nodes, probe):
     assert forwarded == []
     assert call(SetBool, "/twin_sync/set_paused", SetBool.Request(data=False)).success
     probe.wait_for(lambda: len(forwarded) > 20, timeout=10, what="forwarding to resume")
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics")
     response = call(Trigger, "/twin_sync/resync", Trigger.Request())
-    assert response.success and "physical base pose" in response.message
+    assert response.success and "physical base pose" in response.message and "confirm" in response.message
+    # Confirmed by the virtual odometry that follows, not by the request.
+    probe.wait_for(lambda: any(kv.key == "resync" and kv.value == "confirmed" for s in
+                               _statuses(diagnostics, "twin_sync") for kv in s.values),
+                   timeout=10, what="the resync confirmed by /virtual/odom")
+
+
+def test_a_resync_no_odometry_confirms_is_reported(nodes, probe):
+    sync = nodes("twin_sync", {"resync_on_start": False})  # no simulator: nothing on /virtual/odom
+    odom = probe.node.create_publisher(convert.Odometry, "/physical/odom", STATE_QOS)
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics")
+    client = probe.node.create_client(Trigger, "/twin_sync/resync")
+    assert client.wait_for_service(timeout_sec=15)
+    probe.wait_for(lambda: probe.node.count_subscribers("/physical/odom") >= 1, what="twin_sync subscribed")
+    message = convert.Odometry()
+    message.pose.pose.orientation.w = 1.0
+    odom.publish(message)
+    probe.spin_for(0.5)
+    future = client.call_async(Trigger.Request())
+    probe.wait_for(future.done, timeout=10, what="resync response")
+    assert future.result().success  # requested; only the odometry can say it happened
+    probe.wait_for(lambda: any(kv.key == "resync" and kv.value == "not confirmed" for s in
+                               _statuses(diagnostics, "twin_sync") for kv in s.values),
+                   timeout=15, what="twin_sync to report the unconfirmed resync")
+    assert "resync not confirmed" in sync.output()
 
 
 def test_resync_on_gazebo_without_bindings_says_what_is_missing(nodes, probe):

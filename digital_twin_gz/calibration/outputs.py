@@ -16,6 +16,8 @@ XACRO = "{http://www.ros.org/wiki/xacro}"
 # The trajectory controller's PID gains in the description (what actuator_gain scales for Gazebo).
 GAIN_TAGS = ("position_p_gain", "position_i_gain", "position_d_gain",
              "velocity_p_gain", "velocity_i_gain", "velocity_d_gain")
+# Names of the gain arguments of a xacro description (the bundled humanoid's leg_kp, arm_kv, ...).
+GAIN_ARGUMENTS = ("_kp", "_kd", "_kv")
 
 
 def profile_yaml(candidate: Candidate, report: dict) -> str:
@@ -82,7 +84,7 @@ def calibrated_urdf(description: RobotDescription, physics: PhysicsPerturbation,
 
 
 def gain_xacro_args(description: RobotDescription, given: dict[str, str], gain: float) -> dict[str, str]:
-    """The fitted actuator gain as xacro arguments: every numeric ``*_kp`` / ``*_kd`` argument the
+    """The fitted actuator gain as xacro arguments: every numeric ``*_kp`` / ``*_kd`` / ``*_kv`` argument the
     description's top-level xacro file declares (the bundled humanoid's gain arguments), scaled.
     Empty for a plain URDF or one without such arguments."""
     if not description.source.name.endswith(".xacro"):
@@ -91,7 +93,7 @@ def gain_xacro_args(description: RobotDescription, given: dict[str, str], gain: 
     scaled = {}
     for arg in document.getroot().iterfind(f"{XACRO}arg"):
         name = arg.get("name", "")
-        if not name.endswith(("_kp", "_kd")):
+        if not name.endswith(GAIN_ARGUMENTS):
             continue
         try:
             value = float(given.get(name, arg.get("default", "")))
@@ -111,8 +113,9 @@ def output_notes(names: tuple[str, ...], has_xacro_args: bool) -> list[str]:
                      + (" (actuator_gain as scaled PID gains only: gz-sim's JointTrajectoryController has no gain "
                         "on the effort feed-forward)" if "actuator_gain" in names else ""))
     if "actuator_gain" in names:
-        notes.append("xacro arguments: the scaled *_kp/*_kd gain arguments (PID part of actuator_gain)"
-                     if has_xacro_args else "xacro arguments: the description declares no *_kp/*_kd gain arguments")
+        notes.append("xacro arguments: the scaled *_kp/*_kd/*_kv gain arguments (PID part of actuator_gain)"
+                     if has_xacro_args else "xacro arguments: the description declares no *_kp/*_kd/*_kv gain "
+                     "arguments")
     rest = [n for n in physics if n != "actuator_gain"]
     if rest:
         notes.append(f"no xacro argument exists for {', '.join(rest)}: use calibrated.urdf (masses, inertias, "

@@ -149,9 +149,9 @@ def apply_physics(sim: Simulator, physics: PhysicsPerturbation, feet: list[str],
     dofs = sim.built.dof_index
     model.dof_damping[dofs] += physics.joint_damping
     model.dof_frictionloss[dofs] += physics.joint_friction
-    actuators = sim.built.actuator_index
+    actuators = sim.built.actuators  # (3, n): each joint's three actuators scale alike
     gain = physics.actuator_gain * (1.0 + physics.actuator_gain_spread
-                                    * np.random.default_rng(seed).standard_normal(len(actuators)))
+                                    * np.random.default_rng(seed).standard_normal(actuators.shape[1]))
     gain = np.clip(gain, 0.05, None)
     model.actuator_gainprm[actuators, 0] *= gain
     model.actuator_biasprm[actuators, 1] *= gain

@@ -11,7 +11,8 @@ from digital_twin_gz.gazebo.bridge import (
     retarget,
     virtual_topics,
 )
+from digital_twin_gz.gazebo.checks import joint_state_problem
 from digital_twin_gz.gazebo.control import GazeboControl, SimControlError
 
 __all__ = ["SIMULATORS", "BridgeEntry", "BridgeError", "GazeboControl", "SimControlError", "VirtualTopics",
-           "bundled_bridge", "load_bridge", "retarget", "virtual_topics"]
+           "bundled_bridge", "joint_state_problem", "load_bridge", "retarget", "virtual_topics"]

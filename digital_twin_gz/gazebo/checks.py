@@ -125,8 +125,22 @@ def _check_conversion(urdf_file: Path, description: RobotDescription, shown_as: 
     return findings
 
 
+def joint_state_problem(description: RobotDescription) -> str | None:
+    """What is wrong with the joint states Gazebo would publish for the description, if anything:
+    joints the twin does not know make gap_monitor refuse every virtual sample."""
+    unknown = [j for j in description.published_joints if j not in description.joint_names]
+    if not unknown:
+        return None
+    return (f"gz-sim's JointStatePublisher would publish joints the twin does not know: {', '.join(unknown)} "
+            "(without <joint_name> it publishes every joint of the model, the fixed joints preserveFixedJoint "
+            "keeps included); list the actuated joints with <joint_name>")
+
+
 def _check_model(description: RobotDescription, shown_as: str) -> list[Finding]:
     findings = [Finding("note", shown_as, note) for note in description.notes]
+    problem = joint_state_problem(description)
+    if problem:
+        findings.append(Finding("error", shown_as, problem))
     for link in description.links.values():
         if not link.has_inertial:
             findings.append(Finding("error", shown_as, f"line {link.line}: link '{link.name}' has no <inertial>: "

@@ -1,10 +1,16 @@
 """World control of Gazebo through gz-transport, for what ros_gz_bridge does not carry.
 
 Resynchronising the virtual robot (``/world/<world>/set_pose``, gz.msgs.Pose ->
-gz.msgs.Boolean) and pausing, stepping and resetting the world (``/world/<world>/control``,
-gz.msgs.WorldControl -> gz.msgs.Boolean). The bindings (``gz.transport13``, ``gz.msgs10``,
-Debian packages ``python3-gz-transport13`` and ``python3-gz-msgs10`` on a Harmonic install)
-are imported on first use only, so everything else works without them.
+gz.msgs.Boolean) and pausing and stepping the world (``/world/<world>/control``,
+gz.msgs.WorldControl -> gz.msgs.Boolean). gz-sim's answer to set_pose only says the request
+was queued (it is always true): the model's odometry shows whether it took effect
+(:class:`digital_twin_gz.twin.ResyncWatch`). A world reset is not offered: gz-sim restores the
+world as it was loaded, which removes a robot spawned since, and runs it again.
+
+The bindings (``gz.transport13``, ``gz.msgs10``) come with ROS 2 Jazzy's ``gz_transport_vendor``
+and ``gz_msgs_vendor`` in their recent releases, or with Gazebo Harmonic's Debian packages
+``python3-gz-transport13`` and ``python3-gz-msgs10``; they are imported on first use only, so
+everything else works without them.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ class SimControlError(RuntimeError):
 
 
 class GazeboControl:
-    """``set_base_pose`` and ``reset`` like the embedded simulator's, plus pause and step."""
+    """``set_base_pose`` like the embedded simulator's, plus pause and step."""
 
     def __init__(self, world: str, robot: str, timeout_ms: int = 2000) -> None:
         self.world = world
@@ -38,7 +44,9 @@ class GazeboControl:
             except ImportError as err:
                 raise SimControlError(
                     f"Gazebo control needs the gz-transport Python bindings ({', '.join(BINDINGS[:2])}), "
-                    f"which are not importable here ({err}). On Ubuntu with Gazebo Harmonic: "
+                    f"which are not importable here ({err}). ROS 2 Jazzy's gz_transport_vendor and gz_msgs_vendor "
+                    "carry them in their recent releases (sudo apt upgrade ros-jazzy-gz-transport-vendor "
+                    "ros-jazzy-gz-msgs-vendor); with Gazebo Harmonic from packages.osrfoundation.org: "
                     "sudo apt install python3-gz-transport13 python3-gz-msgs10") from err
             self._node = self._modules["gz.transport13"].Node()
         return self._modules
@@ -46,11 +54,12 @@ class GazeboControl:
     def _request(self, service: str, request, request_type, response_type) -> None:
         ok, response = self._node.request(service, request, request_type, response_type, self.timeout_ms)
         if not ok or not response.data:
-            raise SimControlError(f"Gazebo did not accept {service} within {self.timeout_ms} ms "
+            raise SimControlError(f"Gazebo did not answer {service} within {self.timeout_ms} ms, or refused it "
                                   "(is gz sim running with this world?)")
 
     def set_base_pose(self, position: np.ndarray, orientation: np.ndarray) -> None:
-        """Teleport the robot's model; ``orientation`` is x, y, z, w."""
+        """Ask gz-sim to teleport the robot's model (velocities kept); ``orientation`` is x, y, z, w.
+        Raises only when gz-sim does not answer: its answer does not say the pose was set."""
         m = self._bindings()
         pose_cls, boolean = m["gz.msgs10.pose_pb2"].Pose, m["gz.msgs10.boolean_pb2"].Boolean
         request = pose_cls(name=self.robot)
@@ -62,14 +71,8 @@ class GazeboControl:
     def _control(self, **fields) -> None:
         m = self._bindings()
         control_cls = m["gz.msgs10.world_control_pb2"].WorldControl
-        request = control_cls(**{k: v for k, v in fields.items() if k != "reset_all"})
-        if fields.get("reset_all"):
-            request.reset.all = True
-        self._request(f"/world/{self.world}/control", request, control_cls, m["gz.msgs10.boolean_pb2"].Boolean)
-
-    def reset(self) -> None:
-        """Reset the world: the spawned robot goes back to its initial pose and time to zero."""
-        self._control(reset_all=True)
+        self._request(f"/world/{self.world}/control", control_cls(**fields), control_cls,
+                      m["gz.msgs10.boolean_pb2"].Boolean)
 
     def pause(self, paused: bool) -> None:
         self._control(pause=paused)

@@ -124,12 +124,13 @@ def trajectory_message(stamp: float, names: tuple[str, ...] | list[str], positio
 
 
 def trajectory(msg: JointTrajectory, joint_index: dict[str, int]) -> Trajectory:
-    """A :class:`Trajectory` in the robot's joint indices; raises TrajectoryError saying what is wrong."""
-    unknown = [n for n in msg.joint_names if n not in joint_index]
-    if unknown:
-        raise TrajectoryError(f"unknown joints {unknown}")
-    if not msg.points:
-        raise TrajectoryError("trajectory has no points")
+    """A :class:`Trajectory` for the joints of ``joint_index`` the message names (gz-sim's
+    controller skips the others too: see ``unknown_joints``); a point without velocities or
+    efforts gets a NaN row (it leaves those targets as they are). TrajectoryError says what
+    is wrong with a message gz-sim would ignore or only partly apply."""
+    if not msg.joint_names:
+        raise TrajectoryError("no joint names")
+    known = [k for k, name in enumerate(msg.joint_names) if name in joint_index]
     m = len(msg.joint_names)
 
     def column(field: str, required: bool) -> np.ndarray | None:
@@ -137,14 +138,19 @@ def trajectory(msg: JointTrajectory, joint_index: dict[str, int]) -> Trajectory:
         if not required and all(len(r) == 0 for r in rows):
             return None
         for k, row in enumerate(rows):
-            if len(row) != m:
+            if len(row) != m and (required or row):
                 raise TrajectoryError(f"point {k} has {len(row)} {field} for {m} joint names")
-        return np.array(rows, dtype=float)
+        values = np.array([row or [np.nan] * m for row in rows], dtype=float).reshape(len(rows), m)
+        return values[:, known]
 
     return Trajectory(
-        joint_index=np.array([joint_index[n] for n in msg.joint_names], dtype=int),
+        joint_index=np.array([joint_index[msg.joint_names[k]] for k in known], dtype=int),
         times=np.array([to_seconds(p.time_from_start) for p in msg.points]),
         positions=column("positions", True),
         velocities=column("velocities", False),
         efforts=column("effort", False),
     )
+
+
+def unknown_joints(msg: JointTrajectory, joint_index: dict[str, int]) -> list[str]:
+    return [name for name in msg.joint_names if name not in joint_index]

@@ -1,9 +1,13 @@
 """embedded_sim: the MuJoCo stand-in for Gazebo + ros_gz_bridge.
 
 It publishes and subscribes exactly the ROS side of the bridge config (clock, joint
-states, odometry; joint trajectories), with the same message types, so the twin's nodes
-cannot tell it from Gazebo. Pacing ``realtime`` follows the wall clock; ``lockstep``
-steps to the stamp of each trajectory it receives, as fast as the CPU allows.
+states, odometry; joint trajectories), with the same message types and what Gazebo puts in
+them, so the twin's nodes cannot tell it from Gazebo: the joint states of the joints gz-sim's
+JointStatePublisher would publish for the description, in its order, with effort 0 (nothing
+in gz-sim 8 fills the joint force it publishes); the odometry twist as OdometryPublisher
+computes it (finite differences of poses, averaged). Pacing ``realtime`` follows the wall
+clock; ``lockstep`` steps to the stamp of each trajectory it receives, as fast as the CPU
+allows.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import replace
 
+import numpy as np
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
@@ -54,7 +60,11 @@ class EmbeddedSim(Node):
             self.sim.reset()  # apply_physics leaves the robot at MuJoCo's qpos0
             self.get_logger().info(f"virtual model physics from {physics_profile}: {profile.physics}")
         self.sim.settle()
+        self.odometry = self.sim.track_odometry()
         self.joint_index = {name: k for k, name in enumerate(description.joint_names)}
+        # Joints gz-sim's JointStatePublisher publishes; a fixed one (index -1) reads 0.
+        self.published = description.published_joints
+        self._published_index = np.array([self.joint_index.get(n, -1) for n in self.published], dtype=int)
         self.base_frame = description.root_link
         self.lock = threading.Lock()
         self.clock = SimClock(convert.now_seconds(self) if self.pacing == "realtime" else None)
@@ -89,9 +99,14 @@ class EmbeddedSim(Node):
         state = self.sim.state()
         stamp = self.clock.stamp(state.time)
         self.pub_clock.publish(convert.clock(stamp))
-        self.pub_joints.publish(convert.joint_state(stamp, self.sim.joint_names, state.joint_positions,
-                                                    state.joint_velocities, state.joint_efforts))
-        self.pub_odom.publish(convert.odometry(stamp, state, self.odom_frame, self.base_frame))
+        index, fixed = self._published_index, self._published_index < 0
+        positions, velocities = (np.where(fixed, 0.0, values[index]) for values in
+                                 (state.joint_positions, state.joint_velocities))
+        self.pub_joints.publish(convert.joint_state(stamp, self.published, positions, velocities,
+                                                    np.zeros(len(index))))
+        linear, angular = self.odometry.twist()
+        odometry = replace(state, base_linear_velocity=linear, base_angular_velocity=angular)
+        self.pub_odom.publish(convert.odometry(stamp, odometry, self.odom_frame, self.base_frame))
 
     def on_tick(self) -> None:
         """Step towards the wall clock, publishing the state at every state period of simulation
@@ -109,6 +124,10 @@ class EmbeddedSim(Node):
             self.viewer.sync()
 
     def on_trajectory(self, msg: JointTrajectory) -> None:
+        unknown = convert.unknown_joints(msg, self.joint_index)
+        if unknown:
+            self.get_logger().warning(f"ignored unknown joints {unknown} in a trajectory on /virtual/joint_trajectory "
+                                      "(gz-sim's controller skips them too)", throttle_duration_sec=1.0)
         try:
             trajectory = convert.trajectory(msg, self.joint_index)
         except TrajectoryError as err:

@@ -3,8 +3,10 @@
 Each sample on /physical/joint_states is mapped (joint map), checked and clamped
 (:mod:`digital_twin_gz.twin.sync`) and sent on /virtual/joint_trajectory with its stamp.
 ``~/set_paused`` (std_srvs/SetBool) lets teleop take the virtual robot; ``~/resync``
-(std_srvs/Trigger) puts the virtual base at the physical base pose. Stale feeds and
-rejected samples are reported on /diagnostics.
+(std_srvs/Trigger) asks the simulator to put the virtual base at the physical base pose;
+neither simulator's answer says it happened (gz-sim's set_pose only queues it), so the
+virtual odometry that follows confirms it, or not within 2 s. Stale feeds, rejected samples
+and the resync's outcome are reported on /diagnostics.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from digital_twin_gz.nodes.common import (
     declare_robot,
     run,
 )
-from digital_twin_gz.twin import JointMap, SampleError, SampleGate, StaleWatch
+from digital_twin_gz.twin import JointMap, ResyncWatch, SampleError, SampleGate, StaleWatch
 
 
 class EmbeddedControl:
@@ -65,6 +67,7 @@ class TwinSync(Node):
 
         self.gate = SampleGate(description, JointMap.load(description, Path(joint_map) if joint_map else None))
         self.watch = StaleWatch(stale_timeout)
+        self.resync_watch = ResyncWatch()
         self.control = (EmbeddedControl(self, odom_frame) if simulator == "embedded"
                         else GazeboControl(world.name, description.name))
         self.topic = topics.joint_trajectory
@@ -77,9 +80,11 @@ class TwinSync(Node):
         self.pub = self.create_publisher(JointTrajectory, topics.joint_trajectory, STATE_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
         self.create_subscription(JointState, PHYSICAL_JOINT_STATES, self.on_joint_state, STATE_QOS)
-        # Only the latest base pose matters (for a resync): serialized, decoded when needed, so the
-        # 500 Hz pose stream costs next to nothing.
+        # Only the latest base poses matter (the physical one for a resync, the virtual one to
+        # confirm it): serialized, decoded when needed, so the 500 Hz pose streams cost next to nothing.
         self.create_subscription(Odometry, PHYSICAL_ODOM, self.on_odom, LATEST_QOS, raw=True)
+        self.create_subscription(Odometry, topics.odom, self.on_virtual_odom, LATEST_QOS, raw=True)
+        self.virtual_odom = topics.odom
         self.create_service(SetBool, "~/set_paused", self.on_set_paused)
         self.create_service(Trigger, "~/resync", self.on_resync)
         self.create_timer(0.1, self.on_watch)
@@ -128,9 +133,19 @@ class TwinSync(Node):
             raise SimControlError(f"no physical base pose received on {PHYSICAL_ODOM} yet")
         position, orientation = self.physical_pose
         self.control.set_base_pose(position, orientation)
-        message = f"virtual base set to the physical base pose ({why}): " + ", ".join(f"{v:.3f}" for v in position)
+        self.resync_watch.requested(position, orientation, time.monotonic())
+        message = (f"virtual base sent to the physical base pose ({why}): " + ", ".join(f"{v:.3f}" for v in position)
+                   + f"; {self.virtual_odom} will confirm it")
         self.get_logger().info(message)
         return message
+
+    def on_virtual_odom(self, data: bytes) -> None:
+        if not self.resync_watch.pending:
+            return
+        if self.resync_watch.confirms(*convert.base_pose(deserialize_message(data, Odometry))):
+            self.get_logger().info(f"resync confirmed: {self.virtual_odom} shows the virtual base at the physical "
+                                   "base pose")
+            self.publish_diagnostics()
 
     def on_set_paused(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self.paused = bool(request.data)
@@ -150,6 +165,11 @@ class TwinSync(Node):
         return response
 
     def on_watch(self) -> None:
+        if self.resync_watch.expired(time.monotonic()):
+            self.get_logger().error(f"resync not confirmed: {self.virtual_odom} did not show the virtual base at the "
+                                    f"requested pose within {self.resync_watch.timeout:g} s (is the simulator "
+                                    "running, and not paused?)")
+            self.publish_diagnostics()
         stale = self.watch.stale(time.monotonic())
         if stale != self._was_stale:
             self._was_stale = stale
@@ -171,6 +191,8 @@ class TwinSync(Node):
             return ERROR, f"stale: no sample on {PHYSICAL_JOINT_STATES} for {age:.2f} s"
         if self.paused:
             return OK, "paused (teleop has the virtual robot)"
+        if self.resync_watch.state == "not confirmed":
+            return WARN, "syncing; the last resync was not confirmed by the virtual odometry"
         if self.gate.rejected:
             return WARN, "syncing; some samples rejected"
         return OK, "syncing"
@@ -179,6 +201,7 @@ class TwinSync(Node):
         level, message = self.status()
         age = self.watch.age(time.monotonic())
         values = {"paused": str(self.paused).lower(), "accepted": self.gate.accepted,
+                  "resync": self.resync_watch.state,
                   "clamped_samples": self.clamped_samples, "last_sample_age_s": "none" if age is None else f"{age:.3f}",
                   **{f"rejected_{reason}": n for reason, n in sorted(self.gate.rejected.items())}}
         stamp = convert.now_seconds(self)

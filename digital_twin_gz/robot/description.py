@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from lxml import etree
 
+from digital_twin_gz.robot.conversion import UNLUMP, kept_fixed_joints, model_joints
+
 ACTUATED_TYPES = ("revolute", "continuous", "prismatic")
 JTC_PLUGIN = "gz::sim::systems::JointTrajectoryController"
 JSP_PLUGIN = "gz::sim::systems::JointStatePublisher"
@@ -103,6 +105,7 @@ class RobotDescription:
     joint_names: tuple[str, ...]
     systems: tuple[GzSystem, ...]
     gains: TrajectoryGains
+    model_joints: tuple[str, ...] = ()
     packages: dict[str, Path] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -129,6 +132,15 @@ class RobotDescription:
     @property
     def total_mass(self) -> float:
         return sum(link.mass for link in self.links.values())
+
+    @property
+    def published_joints(self) -> tuple[str, ...]:
+        """What Gazebo's JointStatePublisher puts on /virtual/joint_states, in its order: the joints
+        its ``<joint_name>`` list names that the model has, else every joint of the model (fixed
+        ones kept by the conversion included); always in the model's (SDF) order."""
+        system = self.system(JSP_PLUGIN)
+        named = set(system.params.get("joint_name", [])) if system is not None else set()
+        return tuple(j for j in self.model_joints if j in named) if named else self.model_joints
 
     def index(self, joint: str) -> int:
         return self.joint_names.index(joint)
@@ -227,12 +239,14 @@ def _parse_systems(robot) -> tuple[GzSystem, ...]:
     return tuple(systems)
 
 
-def _trajectory_gains(system: GzSystem | None, joint_names: tuple[str, ...], where: str) -> TrajectoryGains:
-    """Per-joint gains; gz-sim pairs the n-th value of each field with the n-th joint_name."""
+def _trajectory_gains(system: GzSystem | None, joint_names: tuple[str, ...], enabled: tuple[str, ...],
+                      where: str) -> TrajectoryGains:
+    """Per-joint gains; gz-sim pairs the n-th value of each field with the n-th joint_name, or,
+    without any, with the n-th of ``enabled`` (the model's single-axis joints, in SDF order)."""
     values = {k: np.full(len(joint_names), d) for k, d in GAIN_FIELDS.items()}
     if system is None:
         return TrajectoryGains(values)
-    for k, named in enumerate(system.params.get("joint_name", [])):
+    for k, named in enumerate(system.params.get("joint_name") or enabled):
         if named not in joint_names:
             raise DescriptionError(f"{where}: JointTrajectoryController names joint '{named}', "
                                    "which is not an actuated joint of the robot")
@@ -275,8 +289,13 @@ def parse_description(urdf: str, source: Path, packages: dict[str, Path] | None 
     joint_names = tuple(j.name for j in joints.values() if j.type in ACTUATED_TYPES)
     systems = _parse_systems(robot)
     jtc = next((s for s in systems if s.name == JTC_PLUGIN), None)
+    kept = kept_fixed_joints(robot)
+    in_model = model_joints(roots[0], links, joints, kept)
+    # A joint kept by disableFixedJointLumping is a (zero-range) revolute joint in the model.
+    single_axis = tuple(j for j in in_model if joints[j].type in ACTUATED_TYPES or kept.get(j) == UNLUMP)
     return RobotDescription(
         name=robot.get("name", "robot"), urdf=urdf, source=Path(source), root_link=roots[0],
         links=links, joints=joints, joint_names=joint_names, systems=systems,
-        gains=_trajectory_gains(jtc, joint_names, where), packages=dict(packages or {}), notes=notes,
+        gains=_trajectory_gains(jtc, joint_names, single_axis, where), model_joints=in_model,
+        packages=dict(packages or {}), notes=notes,
     )

@@ -2,11 +2,19 @@
 
 The rule (``config/derived_gains.yaml``) makes each joint as stiff as its effort limit
 allows, but no stiffer than a bandwidth its moving mass can follow, and damps it by a
-fixed ratio, so a user's humanoid gets usable gains without hand tuning.
+fixed ratio, on the velocity error (``velocity_p_gain``: the velocity target is the physical
+robot's measured velocity, so the damping does not hold the motion back).
 
 The moving mass of a leg joint is not what hangs below it: standing, the foot is on the
 ground and the joint carries the rest of the robot. Joints with a foot below them are
 therefore rated for the larger of the two sides.
+
+gz-sim applies the damping explicitly over each physics step of length dt, which oscillates
+once the largest eigenvalue of dt (M + dt B)^-1 K_v passes 2 (M the joint-space inertia, B
+the joints' own damping, integrated implicitly). M is smallest with the robot in the air, so
+it is taken floating, in the zero pose: each joint's damping stays under its share of the
+limit (``explicit_damping_margin`` of 2 / dt times 1 / (M + dt B)^-1_jj), and if the coupled
+eigenvalue still passes the margin's share of 2, all are scaled down to it.
 """
 
 from __future__ import annotations
@@ -55,14 +63,70 @@ def axis_inertia(description: RobotDescription, joint_name: str, links: list[str
     return float(total)
 
 
+def floating_inertia(description: RobotDescription) -> np.ndarray:
+    """Joint-space inertia (6 + n, 6 + n) of the robot floating in its zero pose: base linear and
+    angular velocity (world frame, about the root link's origin), then the actuated joints in
+    the description's order. The sum over links of m J_c^T J_c + J_w^T I J_w."""
+    frames = zero_pose_frames(description)
+    root = frames[description.root_link][0]
+    names = description.joint_names
+    n = 6 + len(names)
+    inertia = np.zeros((n, n))
+    for name, link in description.links.items():
+        position, rotation = frames[name]
+        com = position + rotation @ link.com
+        linear, angular = np.zeros((3, n)), np.zeros((3, n))
+        linear[:, :3] = np.eye(3)
+        angular[:, 3:6] = np.eye(3)
+        linear[:, 3:6] = -_skew(com - root)
+        for k, joint_name in enumerate(names):
+            joint = description.joints[joint_name]
+            if name not in description.below(joint.child):
+                continue
+            origin, frame = frames[joint.child]
+            axis = frame @ joint.axis
+            if joint.type == "prismatic":
+                linear[:, 6 + k] = axis
+            else:
+                angular[:, 6 + k] = axis
+                linear[:, 6 + k] = np.cross(axis, com - origin)
+        world_inertia = rotation @ link.inertia @ rotation.T
+        inertia += link.mass * linear.T @ linear + angular.T @ world_inertia @ angular
+    return inertia
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    return np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
+
+
+def explicit_damping_eigenvalue(description: RobotDescription, damping: np.ndarray, step: float) -> float:
+    """Largest eigenvalue of dt (M + dt B)^-1 K for joint damping gains ``damping`` applied
+    explicitly (stable below 2), with the robot floating in its zero pose."""
+    mobility = np.linalg.inv(_implicit_inertia(description, step))
+    gains = np.zeros(len(mobility))
+    gains[6:] = damping
+    return float(np.max(np.abs(np.linalg.eigvals(step * mobility * gains[None, :]))))
+
+
+def _implicit_inertia(description: RobotDescription, step: float) -> np.ndarray:
+    """M + dt B: the joints' own damping is integrated implicitly (DART, MuJoCo's Euler)."""
+    inertia = floating_inertia(description)
+    own = np.array([description.joints[n].damping for n in description.joint_names])
+    inertia[6:, 6:] += step * np.diag(own)
+    return inertia
+
+
 def derive(description: RobotDescription, config: Path | None = None) -> dict[str, dict[str, float]]:
-    """kp, kd, effort and initial position for every actuated joint."""
+    """kp, kv, effort and initial position for every actuated joint."""
     rules = yaml.safe_load((config or default_config()).read_text()) or {}
     overrides = rules.get("overrides") or {}
     omega = 2.0 * np.pi * float(rules["max_bandwidth_hz"])
+    step, margin = float(rules["physics_step_s"]), float(rules["explicit_damping_margin"])
+    # Each joint's effective inertia with everything else free: 1 / (M + dt B)^-1_jj.
+    effective = 1.0 / np.diag(np.linalg.inv(_implicit_inertia(description, step)))[6:]
     soles = feet(description)
     result = {}
-    for name in description.joint_names:
+    for k, name in enumerate(description.joint_names):
         joint = description.joints[name]
         below = set(description.below(joint.child))
         inertia = axis_inertia(description, name)
@@ -71,9 +135,13 @@ def derive(description: RobotDescription, config: Path | None = None) -> dict[st
         inertia = max(inertia, 1e-4)
         effort = joint.effort if np.isfinite(joint.effort) else 100.0
         kp = max(min(effort / float(rules["saturation_error_rad"]), inertia * omega**2), float(rules["min_kp"]))
-        kd = 2.0 * float(rules["damping_ratio"]) * float(np.sqrt(kp * inertia))
-        gains = {"kp": kp, "kd": kd, "effort": effort,
-                 "initial": float(np.clip(0.0, joint.lower, joint.upper))}
-        gains.update({k: float(v) for k, v in (overrides.get(name) or {}).items()})
-        result[name] = gains
+        kv = min(2.0 * float(rules["damping_ratio"]) * float(np.sqrt(kp * inertia)),
+                 margin * 2.0 * float(effective[k]) / step)
+        result[name] = {"kp": kp, "kv": kv, "effort": effort, "initial": float(np.clip(0.0, joint.lower, joint.upper))}
+    damping = np.array([result[name]["kv"] for name in description.joint_names])
+    coupled = explicit_damping_eigenvalue(description, damping, step)
+    for name in description.joint_names:
+        if coupled > 2.0 * margin:
+            result[name]["kv"] *= float(2.0 * margin / coupled)
+        result[name].update({k: float(v) for k, v in (overrides.get(name) or {}).items()})
     return result

@@ -51,11 +51,13 @@ def _contract_systems_xacro(description: RobotDescription, missing: set[str],
     parts = [f'<robot name="{name}" xmlns:xacro="http://www.ros.org/wiki/xacro">',
              '<xacro:include filename="$(find digital_twin_gz)/urdf/gazebo_systems.xacro"/>']
     if missing & {JSP_PLUGIN, ODOM_PLUGIN}:
-        parts.append(f'<xacro:twin_state_systems robot_name="{name}" base_link="{description.root_link}"/>')
+        joints = "${" + repr(list(description.joint_names)) + "}"
+        parts.append(f'<xacro:twin_state_systems robot_name="{name}" base_link="{description.root_link}" '
+                     f'joints="{joints}"/>')
     if JTC_PLUGIN in missing:
         parts.append(f'<xacro:twin_trajectory_controller robot_name="{name}"><joints>')
         for joint, g in joint_gains.items():
-            parts.append(f'<xacro:twin_trajectory_joint name="{joint}" kp="{g["kp"]!r}" kd="{g["kd"]!r}" '
+            parts.append(f'<xacro:twin_trajectory_joint name="{joint}" kp="{g["kp"]!r}" kv="{g["kv"]!r}" '
                          f'effort="{g["effort"]!r}" initial="{g["initial"]!r}"/>')
         parts.append("</joints></xacro:twin_trajectory_controller>")
     parts.append("</robot>")

@@ -9,6 +9,7 @@ from digital_twin_gz.run.gazebo_launch import (
     GazeboSetupError,
     bridge_file_for,
     gazebo_setup,
+    gz_sim_version,
     simulator_of,
     spawn_height,
     system_topics,
@@ -27,6 +28,6 @@ from digital_twin_gz.run.rosenv import Domain, NodeProcess, local_env, process_c
 
 __all__ = ["LAUNCH_ARGUMENTS", "LAUNCH_MODES", "PACKAGE", "RETARGETED_BRIDGE", "SIMULATORS", "DemoError",
            "DemoResult", "Domain", "GazeboSetup", "GazeboSetupError", "NodeProcess", "NodeSpec", "TwinOptions",
-           "bridge_file_for", "gazebo_setup", "launch_arguments", "launch_options", "local_env",
+           "bridge_file_for", "gazebo_setup", "gz_sim_version", "launch_arguments", "launch_options", "local_env",
            "process_cpu_seconds", "remove_stale_shm", "run_demo", "simulator_of", "spawn_height", "system_topics",
            "twin_nodes"]

@@ -7,6 +7,7 @@ where neither ``launch`` nor Gazebo exists.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digital_twin_gz.gazebo import bridge
+from digital_twin_gz.gazebo import bridge, joint_state_problem
 from digital_twin_gz.robot import (
     JSP_PLUGIN,
     JTC_PLUGIN,
@@ -33,6 +34,9 @@ from digital_twin_gz.sim import Simulator
 GZ_MODES = {"gui": ("-r",), "headless": ("-s", "-r", "--headless-rendering")}
 LAUNCH_MODES = ("embedded", *GZ_MODES)
 RETARGETED_BRIDGE = "bridge.yaml"
+# ros_gz_sim's gz_sim.launch.py, as installed, declares the gz-sim major version it was built for.
+_GZ_VERSION_ARGUMENT = re.compile(
+    r"""DeclareLaunchArgument\(\s*['"]gz_version['"]\s*,\s*default_value\s*=\s*['"](\d+)['"]""")
 
 
 class GazeboSetupError(ValueError):
@@ -57,18 +61,31 @@ class GazeboSetup:
     resource_path: Path
 
     def gz_sim_args(self, mode: str) -> list[str]:
-        """What follows ``gz sim`` on its command line."""
+        """What follows ``gz sim`` on its command line (gz_sim.launch.py's ``gz_args``)."""
         return [*GZ_MODES[mode], str(self.world_file)]
 
+    def gz_sim_command(self, mode: str, gz_version: str) -> list[str]:
+        """``gz sim`` run directly, as gz_sim.launch.py runs it: with ``--force-version``, so the
+        gz tool does not pick another installed gz-sim than the one ros_gz was built for."""
+        return ["gz", "sim", *self.gz_sim_args(mode), "--force-version", gz_version]
 
-def bridge_file_for(model: str, world: str, out_dir: Path) -> Path:
-    """config/bridge.yaml itself when its gz topics already name ``model`` and ``world``; otherwise
-    a copy retargeted to them, written into ``out_dir``."""
-    bundled = bridge.bundled_bridge()
-    entries = bridge.load_bridge(bundled)
+
+def gz_sim_version(launch_file: Path) -> str:
+    """The gz-sim major version an installed ros_gz_sim ``gz_sim.launch.py`` passes to ``--force-version``."""
+    found = _GZ_VERSION_ARGUMENT.search(Path(launch_file).read_text())
+    if found is None:
+        raise GazeboSetupError(f"{launch_file}: no gz_version launch argument with a number as its default; "
+                               "cannot tell which gz-sim version ros_gz_sim was built for")
+    return found.group(1)
+
+
+def bridge_file_for(source: Path, model: str, world: str, out_dir: Path) -> Path:
+    """The bridge file ``source`` itself when its gz topics already name ``model`` and ``world``;
+    otherwise a copy retargeted to them (every other key kept), written into ``out_dir``."""
+    entries = bridge.load_bridge(source)
     retargeted = bridge.retarget(entries, model, world)
     if retargeted == entries:
-        return bundled
+        return source
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / RETARGETED_BRIDGE
     path.write_text(bridge.dump(retargeted))
@@ -123,11 +140,15 @@ def gazebo_setup(options: TwinOptions) -> GazeboSetup:
         resource_path = register_packages(packages) / "share"
     world = load_world(options.world or None)
     model = description.name
-    bridge_file = bridge_file_for(model, world.name, Path(options.out_dir).expanduser().resolve())
+    source = Path(options.bridge) if options.bridge else bridge.bundled_bridge()
+    bridge_file = bridge_file_for(source, model, world.name, Path(options.out_dir).expanduser().resolve())
     expected = system_topics(description, model, world.name)
     mismatched = [f"{e.ros_topic} is bridged to {e.gz_topic} but the description's system uses "
                   f"{expected[e.ros_type]}" for e in bridge.load_bridge(bridge_file)
                   if e.ros_type in expected and e.gz_topic != expected[e.ros_type]]
+    problem = joint_state_problem(description)
+    if problem:
+        raise GazeboSetupError(f"{description.source}: {problem}")
     if mismatched:
         raise GazeboSetupError(f"{description.source}: the Gazebo model '{model}' in world '{world.name}' would "
                                f"not meet the bridge: {'; '.join(mismatched)}. The model takes the description's "

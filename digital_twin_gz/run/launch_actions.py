@@ -31,7 +31,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from digital_twin_gz.robot import params_file
-from digital_twin_gz.run.gazebo_launch import GazeboSetup, gazebo_setup, simulator_of
+from digital_twin_gz.run.gazebo_launch import GazeboSetup, gazebo_setup, gz_sim_version, simulator_of
 from digital_twin_gz.run.graph import NodeSpec, TwinOptions, launch_arguments, launch_options, twin_nodes
 from digital_twin_gz.run.graph import ParameterValue as NodeParameter
 
@@ -79,13 +79,13 @@ def gazebo(setup: GazeboSetup, mode: str) -> IncludeLaunchDescription | ExecuteP
     ends the launch. That file runs gz through a shell, which does not pass launch's SIGINT on
     (ros2/launch#545, #757): the server would outlive a headless run and its exit code would be
     wrong, so headless runs (CI, launch_testing) start gz sim directly."""
+    gz_sim_launch = Path(get_package_share_directory("ros_gz_sim"), "launch", "gz_sim.launch.py")
     if mode == "gui":
         return IncludeLaunchDescription(
-            PythonLaunchDescriptionSource(str(Path(get_package_share_directory("ros_gz_sim"), "launch",
-                                                   "gz_sim.launch.py"))),
+            PythonLaunchDescriptionSource(str(gz_sim_launch)),
             launch_arguments={"gz_args": shlex.join(setup.gz_sim_args(mode)), "on_exit_shutdown": "true"}.items())
-    return ExecuteProcess(cmd=["gz", "sim", *setup.gz_sim_args(mode)], name="gazebo", output="screen",
-                          on_exit=Shutdown(reason="gz sim exited"))
+    return ExecuteProcess(cmd=setup.gz_sim_command(mode, gz_sim_version(gz_sim_launch)), name="gazebo",
+                          output="screen", on_exit=Shutdown(reason="gz sim exited"))
 
 
 def gazebo_actions(setup: GazeboSetup, mode: str, options: TwinOptions) -> list:

@@ -9,9 +9,13 @@ JointTrajectoryController gains. Choices that make MuJoCo behave like gz-sim:
   default), only with the ground;
 - robot/ground friction is the robot link's ``mu1`` (default 1, as in gz-sim), via geom
   priority: gz-sim/ODE take the smaller of the two surfaces and the ground is the larger;
-- each actuated joint gets an affine actuator ``ctrl - kp*q - kd*qdot`` clamped to the
-  effort limit, so the controller's stiffness and damping are integrated implicitly
-  (``implicitfast``) and stay stable at 1 kHz even on the lightest links.
+- JointTrajectoryController's force law (:mod:`digital_twin_gz.sim.controller`) acts through
+  three actuators per actuated joint: the position PID (affine ``ctrl - p*q - d*qdot`` within
+  its cmd limits), the velocity PID (``ctrl - p_v*qdot`` within its cmd limits) and the effort
+  target; their sum is clipped to the joint's effort limit, as DART clips a force command;
+- the integrator is Euler: actuator forces explicit (computed at the start of a step and held
+  through it, as gz-sim applies a force command to DART), joint damping implicit (as DART's).
+  Gains too stiff to be stable that way at the world's step oscillate here as in Gazebo.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from lxml import etree
 from digital_twin_gz.robot import RobotDescription, WorldSettings, resolve_uri
 
 GROUND = "ground"
+ACTUATOR_ROLES = ("position", "velocity", "effort")
 COMPILER = '<compiler discardvisual="false" fusestatic="false" strippath="false" balanceinertia="true"/>'
 
 
@@ -35,7 +40,7 @@ class BuiltModel:
     model: mujoco.MjModel
     qpos_index: np.ndarray
     dof_index: np.ndarray
-    actuator_index: np.ndarray
+    actuators: np.ndarray  # (3, n): position PID, velocity PID and effort actuator of each joint
     robot_geoms: np.ndarray
 
 
@@ -58,7 +63,7 @@ def _mujoco_urdf(description: RobotDescription) -> tuple[str, dict[str, float]]:
 def _add_scene(spec: mujoco.MjSpec, world: WorldSettings, root: str) -> None:
     spec.option.timestep = world.step
     spec.option.gravity = world.gravity
-    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    spec.option.integrator = mujoco.mjtIntegrator.mjINT_EULER
     spec.visual.global_.offwidth = 1280
     spec.visual.global_.offheight = 960
     spec.add_texture(name="sky", type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
@@ -80,6 +85,35 @@ def _add_scene(spec: mujoco.MjSpec, world: WorldSettings, root: str) -> None:
                               targetbody=root)
 
 
+def _limited(actuator: mujoco.MjsActuator, low: float, high: float) -> None:
+    """gz::math::PID clamps its output to [cmd_min, cmd_max] only when cmd_max >= cmd_min."""
+    if high >= low:
+        actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        actuator.forcerange = [low, high]
+
+
+def _add_actuators(spec: mujoco.MjSpec, description: RobotDescription) -> None:
+    g = description.gains
+    for k, name in enumerate(description.joint_names):
+        actuators = {}
+        for role in ACTUATOR_ROLES:
+            actuator = actuators[role] = spec.add_actuator(name=f"{name}:{role}", target=name,
+                                                           trntype=mujoco.mjtTrn.mjTRN_JOINT)
+            actuator.gaintype = mujoco.mjtGain.mjGAIN_FIXED
+            actuator.gainprm[0] = 1.0
+        position, velocity = actuators["position"], actuators["velocity"]
+        position.biastype = velocity.biastype = mujoco.mjtBias.mjBIAS_AFFINE
+        position.biasprm[:3] = [0.0, -g.position_p_gain[k], -g.position_d_gain[k]]
+        velocity.biasprm[:3] = [0.0, 0.0, -g.velocity_p_gain[k]]
+        _limited(position, g.position_cmd_min[k], g.position_cmd_max[k])
+        _limited(velocity, g.velocity_cmd_min[k], g.velocity_cmd_max[k])
+        effort = description.joints[name].effort
+        if 0 <= effort < np.inf:  # a negative effort limit is none (gz-physics' infIfNeg)
+            joint = spec.joint(name)
+            joint.actfrclimited = mujoco.mjtLimited.mjLIMITED_TRUE
+            joint.actfrcrange = [-effort, effort]
+
+
 def build_model(description: RobotDescription, world: WorldSettings) -> BuiltModel:
     text, friction = _mujoco_urdf(description)
     spec = mujoco.MjSpec.from_string(text)
@@ -94,20 +128,7 @@ def build_model(description: RobotDescription, world: WorldSettings) -> BuiltMod
         geom.friction = [friction.get(geom.parent.name, 1.0), 0.005, 0.0001]
         geom.priority = 1
 
-    gains = description.gains
-    kd_total = gains.position_d_gain + gains.velocity_p_gain
-    for k, name in enumerate(description.joint_names):
-        effort = description.joints[name].effort
-        limit = gains.position_cmd_max[k] if gains.position_cmd_max[k] >= gains.position_cmd_min[k] else effort
-        limit = min(limit, effort) if np.isfinite(effort) else limit
-        actuator = spec.add_actuator(name=name, target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
-        actuator.gaintype = mujoco.mjtGain.mjGAIN_FIXED
-        actuator.gainprm[0] = 1.0
-        actuator.biastype = mujoco.mjtBias.mjBIAS_AFFINE
-        actuator.biasprm[:3] = [0.0, -gains.position_p_gain[k], -kd_total[k]]
-        if np.isfinite(limit) and limit > 0:
-            actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
-            actuator.forcerange = [-limit, limit]
+    _add_actuators(spec, description)
 
     head_camera = next((b for b in spec.bodies if b.name == "head_camera_link"), None)
     if head_camera is not None:
@@ -121,7 +142,8 @@ def build_model(description: RobotDescription, world: WorldSettings) -> BuiltMod
         model=model,
         qpos_index=np.array([model.jnt_qposadr[j] for j in joint_ids], dtype=int),
         dof_index=np.array([model.jnt_dofadr[j] for j in joint_ids], dtype=int),
-        actuator_index=np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, n)
-                                 for n in description.joint_names], dtype=int),
+        actuators=np.array([[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, f"{n}:{role}")
+                             for n in description.joint_names] for role in ACTUATOR_ROLES],
+                           dtype=int).reshape(len(ACTUATOR_ROLES), -1),
         robot_geoms=np.array(robot_geoms, dtype=int),
     )

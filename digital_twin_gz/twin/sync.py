@@ -113,8 +113,8 @@ class Command:
 class Commands:
     """Virtual joint targets for many samples with the same joint names: row ``k`` answers
     input row ``rows[k]``. Where a sample gave no usable velocities or efforts, their rows
-    are 0 and ``has_velocities``/``has_efforts`` False (a zero target and no target are the
-    same to the controller)."""
+    are NaN and ``has_velocities``/``has_efforts`` False: the message carries none, and the
+    controller keeps the targets it had (a zero target would stop it)."""
 
     rows: np.ndarray
     stamps: np.ndarray
@@ -242,12 +242,12 @@ class SampleGate:
         feed = []
         for measured, bound in ((velocities, layout.velocity_limit), (efforts, layout.effort_limit)):
             if measured is None:
-                feed += [np.zeros_like(clamped), np.zeros(len(rows), dtype=bool)]
+                feed += [np.full_like(clamped, np.nan), np.zeros(len(rows), dtype=bool)]
                 continue
             measured = measured[rows][:, used]
             usable = np.isfinite(measured).all(axis=1)
             bounded = np.minimum(np.maximum(measured, -bound), bound)
-            feed += [np.where(moved | ~usable[:, None], 0.0, bounded), usable]
+            feed += [np.where(usable[:, None], np.where(moved, 0.0, bounded), np.nan), usable]
         return Commands(rows, stamps[rows], layout.indices, clamped, feed[0], feed[2], feed[1], feed[3], moved,
                         tuple(reasons))
 
