@@ -6,7 +6,10 @@ fixed ratio, so a user's humanoid gets usable gains without hand tuning.
 
 The moving mass of a leg joint is not what hangs below it: standing, the foot is on the
 ground and the joint carries the rest of the robot. Joints with a foot below them are
-therefore rated for the larger of the two sides.
+therefore rated for the larger of the two sides, and made stiffer than the body above them
+topples them (``standing_margin`` times its weight times the height of its centre of mass
+above the joint, in the zero pose): an inverted pendulum falls against any softer spring.
+Mimic joints get no gains: the simulator holds them to the joint they follow.
 """
 
 from __future__ import annotations
@@ -55,25 +58,60 @@ def axis_inertia(description: RobotDescription, joint_name: str, links: list[str
     return float(total)
 
 
+def _rules(config: Path | None) -> dict:
+    return yaml.safe_load((config or default_config()).read_text()) or {}
+
+
+def toppling_stiffness(description: RobotDescription, joint_name: str, links: set[str]) -> float:
+    """m g h (N m/rad) of ``links`` about the joint in the zero pose: how fast gravity's torque
+    grows as they tip over it (h: height of their centre of mass above the joint)."""
+    frames = zero_pose_frames(description)
+    masses = np.array([description.links[n].mass for n in links])
+    if masses.sum() <= 0:
+        return 0.0
+    coms = np.array([frames[n][0] + frames[n][1] @ description.links[n].com for n in links])
+    height = float(masses @ coms[:, 2] / masses.sum() - frames[description.joints[joint_name].child][0][2])
+    return 9.81 * float(masses.sum()) * max(height, 0.0)
+
+
 def derive(description: RobotDescription, config: Path | None = None) -> dict[str, dict[str, float]]:
-    """kp, kd, effort and initial position for every actuated joint."""
-    rules = yaml.safe_load((config or default_config()).read_text()) or {}
+    """kp, kd, effort and initial position for every actuated joint that takes commands."""
+    rules = _rules(config)
     overrides = rules.get("overrides") or {}
     omega = 2.0 * np.pi * float(rules["max_bandwidth_hz"])
     soles = feet(description)
     result = {}
-    for name in description.joint_names:
+    for name in description.commanded_joints:
         joint = description.joints[name]
         below = set(description.below(joint.child))
         inertia = axis_inertia(description, name)
+        standing = 0.0
         if below & soles:
-            inertia = max(inertia, axis_inertia(description, name, set(description.links) - below))
+            above = set(description.links) - below
+            inertia = max(inertia, axis_inertia(description, name, above))
+            standing = float(rules["standing_margin"]) * toppling_stiffness(description, name, above)
         inertia = max(inertia, 1e-4)
-        effort = joint.effort if np.isfinite(joint.effort) else 100.0
-        kp = max(min(effort / float(rules["saturation_error_rad"]), inertia * omega**2), float(rules["min_kp"]))
+        effort = joint.effort if np.isfinite(joint.effort) else float(rules["default_effort"])
+        kp = max(min(effort / float(rules["saturation_error_rad"]), inertia * omega**2), standing,
+                 float(rules["min_kp"]))
         kd = 2.0 * float(rules["damping_ratio"]) * float(np.sqrt(kp * inertia))
         gains = {"kp": kp, "kd": kd, "effort": effort,
                  "initial": float(np.clip(0.0, joint.lower, joint.upper))}
         gains.update({k: float(v) for k, v in (overrides.get(name) or {}).items()})
         result[name] = gains
     return result
+
+
+def limit_notes(description: RobotDescription, config: Path | None = None) -> tuple[str, ...]:
+    """What the twin assumes for joints whose ``<limit>`` gives no effort or velocity."""
+    notes = []
+    for field, what in (("effort", "effort"), ("velocity", "velocity")):
+        names = [n for n in description.commanded_joints if not np.isfinite(getattr(description.joints[n], field))]
+        if not names:
+            continue
+        assumed = (f"derived gains rate them for {float(_rules(config)['default_effort']):g} N m (default_effort in "
+                   "config/derived_gains.yaml)" if field == "effort"
+                   else "twin_sync passes their velocities on unclamped, teleop moves them at its fallback speed")
+        notes.append(f"{len(names)} joint(s) without a {what} limit (no <limit {field}=>): {', '.join(names)}; "
+                     f"Gazebo applies none, {assumed}")
+    return tuple(notes)
