@@ -53,6 +53,17 @@ def test_meshes_in_every_format_gazebo_reads_reach_mujoco_at_their_size(tmp_path
     assert np.allclose(head_mesh_size(model), HEAD, atol=1e-6)
 
 
+@pytest.mark.parametrize("uri", ["model://other_robot/meshes/head.stl", "file://{share}/meshes/head.stl",
+                                 "../meshes/head.stl", "{share}/meshes/head.stl"])
+def test_mesh_uris_resolve_as_gazebo_resolves_them(tmp_path, uri):
+    urdf, packages = write_other_humanoid(tmp_path)
+    uri = uri.format(share=packages[PACKAGE])
+    urdf.write_text(urdf.read_text().replace(f"package://{PACKAGE}/meshes/head.stl", uri))
+    description = load_description(urdf, packages=packages if uri.startswith("model") else {})
+    model = build_model(description, load_world()).model
+    assert np.allclose(head_mesh_size(model), HEAD, atol=1e-6)
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda meshes: (meshes / "head.stl").unlink(), "mesh package://other_robot/meshes/head.stl does not exist"),
     (lambda meshes: (meshes / "head.stl").write_text("solid nothing\nendsolid\n"), "cannot be read"),
@@ -194,7 +205,7 @@ def test_calibration_without_key_links_fits_the_base(nameless, tmp_path):
                  "--restarts", "1", "--generations", "1", "--population", "5", "--workers", "2", "--out",
                  str(tmp_path / "cal"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "key links: no left foot" in " ".join(result.stdout.split())
+    assert "key links: no left foot" in " ".join((result.stdout + result.stderr).split())
     report = json.loads((tmp_path / "cal" / "calibration.json").read_text())
     assert report["key_links"] == [] and report["objective"].startswith("RMS base position error")
     assert report["gap"]["holdout"]["calibrated"]["paired"] > 0

@@ -17,6 +17,7 @@ from digital_twin_gz.cli.common import (
     PackageOption,
     UrdfOption,
     XacroArgOption,
+    check_model,
     fail,
     load_robot,
     parse_xacro_args,
@@ -93,6 +94,7 @@ def calibrate(
     except CalibrationError as err:
         fail(err, 2, err)
     description, roles, mapping = load_robot(urdf, package, xacro_arg, joint_roles, joint_map)
+    check_model(description)
     try:
         recorded = read_physical(recording, description, mapping, joint_states, odom)
     except RecordingError as err:

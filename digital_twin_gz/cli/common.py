@@ -78,6 +78,18 @@ def load_robot(urdf: Path | None, package: list[str] | None, xacro_arg: list[str
         fail(err, 2, err)
 
 
+def check_model(description: RobotDescription) -> None:
+    """Build the embedded model once, or exit 2 saying what MuJoCo cannot take (a mesh, a body):
+    before any process starts, and the converted meshes are cached for those that follow."""
+    from digital_twin_gz.robot import DescriptionError, load_world
+    from digital_twin_gz.sim.builder import build_model
+
+    try:
+        build_model(description, load_world())
+    except DescriptionError as err:
+        fail(err, 2, err)
+
+
 def check_key_links(description: RobotDescription, links: list[str] | None) -> None:
     """Exit 2 naming the links of --key-links that the robot does not have."""
     unknown = [link for link in links or () if link not in description.links]

@@ -16,6 +16,7 @@ from digital_twin_gz.cli.common import (
     VirtualProfileOption,
     XacroArgOption,
     check_key_links,
+    check_model,
     fail,
     load_virtual_profile,
     parse_packages,
@@ -91,3 +92,4 @@ def _check_run_options(urdf: Path | None, packages: dict[str, Path], xacro_args:
     except (DescriptionError, ProfileError, RoleError, OSError, ValueError) as err:
         fail(err, 2, err)
     check_key_links(description, key_links)
+    check_model(description)

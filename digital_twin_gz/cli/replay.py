@@ -19,6 +19,7 @@ from digital_twin_gz.cli.common import (
     VirtualProfileOption,
     XacroArgOption,
     check_key_links,
+    check_model,
     fail,
     load_robot,
     load_virtual_profile,
@@ -59,6 +60,7 @@ def replay(
     from digital_twin_gz.robot import load_world
 
     description, roles, mapping = load_robot(urdf, package, xacro_arg, joint_roles, joint_map)
+    check_model(description)
     check_key_links(description, key_links)
     physics = load_virtual_profile(virtual_profile) if virtual_profile is not None else None
 
