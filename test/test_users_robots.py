@@ -226,3 +226,15 @@ def test_demo_stands_a_robot_without_roles_and_says_once_what_is_missing(nameles
     assert "Traceback" not in log + result.stdout + result.stderr
     result = cli("demo", "--urdf", str(urdf), *package, "--motion", "squat", "--duration", "2")
     assert result.returncode == 2 and "needs joint roles this robot lacks: left_ankle_pitch" in result.stderr
+
+
+def test_derived_leg_gains_hold_the_body_above_them(tmp_path):
+    from digital_twin_gz.robot.gains import toppling_stiffness
+
+    description = load(tmp_path, "no_key_links")  # derived gains, whatever the names
+    kp = description.gains.position_p_gain
+    ankle = description.joints["j8"]  # where LAnklePitch was: after TorsoYaw, two head and three hip joints
+    assert ankle.child == "LTalus"
+    below = set(description.below(ankle.child))
+    needed = 2.0 * toppling_stiffness(description, "j8", set(description.links) - below)
+    assert needed > 0 and kp[description.index("j8")] >= needed
