@@ -238,3 +238,34 @@ def test_derived_leg_gains_hold_the_body_above_them(tmp_path):
     below = set(description.below(ankle.child))
     needed = 2.0 * toppling_stiffness(description, "j8", set(description.links) - below)
     assert needed > 0 and kp[description.index("j8")] >= needed
+
+
+X, Y, Z, DIAGONAL = (np.array(v, dtype=float) for v in ((1, 0, 0), (0, 1, 0), (0, 0, 1), (0, 0.71, 0.71)))
+
+
+@pytest.mark.parametrize("name, axis, role", [
+    ("l_knee_pitch", Y, "left_knee"), ("LKneePitch", Y, "left_knee"), ("R_HIP_P", Y, "right_hip_pitch"),
+    ("R_HIP_R", X, "right_hip_roll"), ("WAIST_Y", Z, "waist_yaw"), ("l_ank_roll", X, "left_ankle_roll"),
+    ("r_sho_pitch", Y, "right_shoulder_pitch"), ("l_el", X, "left_elbow"), ("head_pan", Z, "neck_yaw"),
+    ("head_tilt", Y, "neck_pitch"), ("left_ankle_joint", Y, "left_ankle_pitch"), ("torso_joint", Z, "waist_yaw"),
+    ("l_hip_y", Y, "left_hip_pitch"),  # Poppy's letters name its own axes: the axis decides
+    ("LHipYawPitch", DIAGONAL, None), ("l_hip_pitch", X, None), ("leg_left_4_joint", Y, None),
+])
+def test_roles_from_names_and_axes(name, axis, role):
+    from digital_twin_gz.robot.roles import infer_role
+
+    assert infer_role(name, axis) == role
+
+
+def test_a_robot_facing_another_way_keeps_its_roles(tmp_path):
+    urdf, packages = write_other_humanoid(tmp_path)
+    facing = load_roles(load_description(urdf, packages=packages))
+    turned = urdf.read_text().replace('<robot name="other">', '<robot name="other">\n<link name="base"/><joint '
+                                      'name="turn" type="fixed"><parent link="base"/><child link="Pelvis"/>'
+                                      '<origin rpy="0 0 -1.5708"/></joint>')
+    urdf.write_text(turned.replace('<link name="base"/>', '<link name="base"><inertial><mass value="0.1"/>'
+                                   '<inertia ixx="1e-4" ixy="0" ixz="0" iyy="1e-4" iyz="0" izz="1e-4"/>'
+                                   '</inertial></link>'))
+    roles = load_roles(load_description(urdf, packages=packages))
+    assert roles.joints == facing.joints
+    assert not np.allclose(roles.heading, np.eye(3))

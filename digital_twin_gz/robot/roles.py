@@ -188,8 +188,8 @@ def load_roles(description: RobotDescription, role_map: Path | dict[str, str] | 
             raise RoleError(f"{where}: role '{role}' names joint '{joint}', which is {what}")
     axes = body_axes(description)
     taken = set(explicit.values())
-    # role -> (how well the joint's axis matches the role's, joint order): the best, then the
-    # deepest (NAO's LElbowRoll after LElbowYaw; G1's wrist_yaw of three wrist joints).
+    # role -> (how well the joint's axis matches the role's, joint order): the best, then the one
+    # later in the description (NAO's LElbowRoll after LElbowYaw; G1's wrist_yaw of three).
     candidates: dict[str, tuple[float, int, str]] = {}
     for order, joint in enumerate(description.commanded_joints):
         role = infer_role(joint, axes[joint])
