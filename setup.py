@@ -64,6 +64,8 @@ setup(
         "pillow==13.0.0",
         "mcap==1.6.0",
         "rosbags==0.11.9",
+        "trimesh==5.2.0",
+        "pycollada==0.9.3",
     ],
     extras_require={
         "ros": ROS_KILTED,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from helpers import cli, require_tool
 from helpers.robots import other_humanoid_urdf
 from lxml import etree
 
 from digital_twin_gz.gazebo import checks
+from digital_twin_gz.gazebo.findings import FAILING
 from digital_twin_gz.robot import JSP_PLUGIN
 
 # Every test runs Gazebo's own tools (xacro, check_urdf, ign sdf) as processes.
@@ -21,7 +24,7 @@ def _tools():
 
 
 def errors(findings):
-    return [str(f) for f in findings if f.level != "note"]
+    return [str(f) for f in findings if f.level in FAILING]
 
 
 def test_bundled_description_world_and_bridge_pass():
@@ -61,7 +64,8 @@ def replacing(old: str, new: str):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (without_chest_inertial, "link 'Chest' has no <inertial>"),
+    (without_chest_inertial, "link 'Chest' has no mass (no <inertial> with a mass) but the revolute joint "
+                             "'TorsoYaw'"),
     (replacing('<child link="LTibia"/>', '<child link="Nowhere"/>'), "child link 'Nowhere' does not exist"),
     (replacing('<limit lower="0.0" upper="2.2" effort="220" velocity="6"/>', ""), "revolute joint needs <limit"),
     (replacing("meshes/head.stl", "meshes/missing.stl"),
@@ -77,11 +81,30 @@ def test_broken_description_fails_with_message(other_humanoid, edit, message):
     assert str(urdf) in result.stderr
 
 
-def test_link_without_inertial_is_reported_as_dropped_by_conversion(other_humanoid):
+def test_link_without_inertial_on_a_moving_joint_is_what_gazebo_drops(other_humanoid, tmp_path):
+    """What the refusal says is what sdformat does: it drops the link and everything below it."""
     urdf, packages = other_humanoid
     urdf.write_text(without_chest_inertial(other_humanoid_urdf()))
-    findings, _ = checks.check_description(urdf, packages)
-    assert any("link 'Chest' was dropped by the URDF->SDF conversion" in e for e in errors(findings))
+    findings, description = checks.check_description(urdf, packages)
+    assert description is None
+    assert any("Gazebo's URDF->SDF conversion drops the link, the joint and everything below them" in e
+               for e in errors(findings))
+    converted = tmp_path / "converted.sdf"
+    result = subprocess.run(["ign", "sdf", "-p", str(urdf)], capture_output=True, text=True)
+    converted.write_text(result.stdout)
+    names = {e.get("name") for e in etree.parse(str(converted)).getroot().iter("link")}
+    assert "Chest" not in names and "Skull" not in names and "LTibia" in names
+
+
+def test_repeated_sdformat_errors_are_printed_once_with_a_count(other_humanoid):
+    """sdformat reports a link and a joint of the same name for every element that meets them (NAO)."""
+    urdf, packages = other_humanoid
+    urdf.write_text(other_humanoid_urdf().replace('"LTalus"', '"LAnklePitch"'))
+    result = cli("check", "--urdf", str(urdf), *(f"--package={k}={v}" for k, v in packages.items()))
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == len(set(lines)) and any(line.endswith("times)") for line in lines)
+    assert "\x1b" not in result.stderr
 
 
 def test_world_with_broken_value_fails(tmp_path, repo):

@@ -167,10 +167,15 @@ def test_model_joints_are_those_of_gazebos_urdf_conversion(variant, humanoid, ot
         text = load_description(urdf, packages=packages).urdf
     path = tmp_path / "robot.urdf"
     path.write_text(text)
+    if variant == "massless":
+        # Gazebo drops the leg; the twin refuses the description and says why, naming the link.
+        gazebo = _gazebo_joint_order(path)
+        assert "l_hip_pitch" not in gazebo and "l_ankle_roll" not in gazebo and "r_hip_pitch" in gazebo
+        with pytest.raises(DescriptionError, match="l_thigh_link.*drops the link"):
+            parse_description(text, path)
+        return
     description = parse_description(text, path)
     assert description.model_joints == tuple(_gazebo_joint_order(path))
-    if variant == "massless":
-        assert "l_hip_pitch" not in description.model_joints and "l_ankle_roll" not in description.model_joints
 
 
 def test_joint_state_publisher_publishes_exactly_the_actuated_joints(humanoid, tmp_path):

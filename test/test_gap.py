@@ -90,7 +90,7 @@ def test_forward_kinematics_matches_mujoco(description):
     assert np.allclose(batch[0], ours, atol=1e-12) and np.allclose(batch[2], ours, atol=1e-12)
     assert not np.allclose(batch[1], ours, atol=1e-3)
     assert fk.positions(np.zeros((0, 3)), np.zeros((0, 4)), np.zeros((0, len(q)))).shape == (0, len(links), 3)
-    with pytest.raises(KeyError, match="no_such_link"):
+    with pytest.raises(ValueError, match="no_such_link"):
         ForwardKinematics(description, ["no_such_link"])
 
 

@@ -51,7 +51,11 @@ class Gap:
 
     @property
     def objective(self) -> float:
-        return self.key_link_mm if np.isfinite(self.key_link_mm) else PENALTY_MM
+        """The key-link RMS; the base position RMS for a robot measured without key links."""
+        for value in (self.key_link_mm, self.base_position_mm):
+            if np.isfinite(value):
+                return value
+        return PENALTY_MM
 
 
 class Evaluator:

@@ -24,9 +24,10 @@ def profile_yaml(candidate: Candidate, report: dict) -> str:
     """A profile ``load_profile`` reads: the fitted physics; the measurement section empty."""
     physics = {k: v for k, v in vars(candidate.physics).items() if k in report["parameters"]}
     holdout = report["gap"] and report["gap"]["holdout"]
+    metric, what = ("key_link_mm", "key links") if report["key_links"] else ("base_position_mm", "base position")
     summary = (f"calibrated from {Path(report['recording']).name}"
-               + (f": held-out gap {holdout['nominal']['key_link_mm']:.3g} -> "
-                  f"{holdout['calibrated']['key_link_mm']:.3g} mm (key links, RMS)" if holdout else ""))
+               + (f": held-out gap {holdout['nominal'][metric]:.3g} -> "
+                  f"{holdout['calibrated'][metric]:.3g} mm ({what}, RMS)" if holdout else ""))
     header = [f"# Calibrated by digital-twin-gz calibrate from {report['recording']} ({report['written_at']}).",
               "# The virtual model's physics: digital-twin-gz replay/demo --virtual-profile THIS_FILE, or",
               "# embedded_sim's physics_profile parameter. Details and confidence: calibration.json."]

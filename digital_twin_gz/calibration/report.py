@@ -57,8 +57,8 @@ def build_report(calibration: Calibration) -> dict:
         "duration_s": calibration.recording.duration,
         "parts": {"train_s": [0.0, calibration.cut_s], "holdout_s": [calibration.cut_s, calibration.recording.duration],
                   "holdout_fraction": calibration.holdout_fraction, "warmup_s": WARMUP_S},
-        "objective": f"RMS key-link position error (mm) over the paired samples of the training part "
-                     f"after the first {WARMUP_S:g} s",
+        "objective": f"RMS {'key-link' if calibration.key_links else 'base'} position error (mm) over the paired "
+                     f"samples of the training part after the first {WARMUP_S:g} s",
         "key_links": list(calibration.key_links),
         "parameters": parameters,
         "ratios": ratios,

@@ -127,14 +127,22 @@ class Calibration:
 
     def __init__(self, recording: PhysicalRecording, description: RobotDescription, world: WorldSettings,
                  names: tuple[str, ...], *, roles: JointRoles | None = None, holdout: float = 0.3,
-                 budget: Budget | None = None, xacro_args: dict[str, str] | None = None) -> None:
-        """``xacro_args``: those the description was expanded with (the gain arguments' values)."""
+                 budget: Budget | None = None, xacro_args: dict[str, str] | None = None,
+                 key_links: tuple[str, ...] = ()) -> None:
+        """``xacro_args``: those the description was expanded with (the gain arguments' values).
+        ``key_links``: the links scored (default: the settings', else the feet, hands and head the
+        roles give; without any, the base position is scored). ``missing``: what the roles leave out."""
         self.recording, self.description, self.names = recording, description, names
         self.xacro_args = dict(xacro_args or {})
         self.budget = budget or Budget()
         roles = roles or load_roles(description)
         settings = monitor_settings()
-        self.key_links = settings.key_links or tuple(gap.key_links(description, roles))
+        self.key_links = tuple(key_links) or settings.key_links or tuple(gap.key_links(description, roles))
+        self.missing = None if key_links or settings.key_links else gap.missing_key_links(description, roles)
+        try:
+            gap.GapMeter(description, self.key_links)  # an unknown link fails here, not in the workers
+        except ValueError as err:
+            raise CalibrationError(str(err)) from err
         self.feet = foot_links(description, roles)
         if "foot_friction" in names and not self.feet:
             raise CalibrationError(f"foot_friction: no feet found on '{description.name}' (no ankle joint roles); "

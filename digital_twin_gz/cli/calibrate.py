@@ -12,10 +12,12 @@ from digital_twin_gz.cli.common import (
     JointMapOption,
     JointRolesOption,
     JointStatesOption,
+    KeyLinksOption,
     OdomOption,
     PackageOption,
     UrdfOption,
     XacroArgOption,
+    check_model,
     fail,
     load_robot,
     parse_xacro_args,
@@ -54,6 +56,7 @@ def calibrate(
     xacro_arg: XacroArgOption = None,
     joint_map: JointMapOption = None,
     joint_roles: JointRolesOption = None,
+    key_links: KeyLinksOption = None,
 ) -> None:
     """Fit the virtual model's physics to a recording, so the twin's reality gap shrinks.
 
@@ -91,18 +94,20 @@ def calibrate(
     except CalibrationError as err:
         fail(err, 2, err)
     description, roles, mapping = load_robot(urdf, package, xacro_arg, joint_roles, joint_map)
+    check_model(description)
     try:
         recorded = read_physical(recording, description, mapping, joint_states, odom)
     except RecordingError as err:
         fail(err, 1, err)
     for warning in recorded.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-    _run_calibration(recorded, description, roles, names, holdout, budget, out, parse_xacro_args(xacro_arg))
+    _run_calibration(recorded, description, roles, names, holdout, budget, out, parse_xacro_args(xacro_arg),
+                     tuple(key_links or ()))
 
 
 def _run_calibration(recorded: PhysicalRecording, description: RobotDescription, roles: JointRoles,
                      names: tuple[str, ...], holdout: float, budget: Budget, out: Path,
-                     xacro_args: dict[str, str]) -> None:
+                     xacro_args: dict[str, str], key_links: tuple[str, ...]) -> None:
     """The search with a progress bar, then the results table; Ctrl-C saves what was found."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -113,9 +118,12 @@ def _run_calibration(recorded: PhysicalRecording, description: RobotDescription,
                TimeElapsedColumn(), TextColumn("{task.fields[best]}"))
     try:
         calibration = Calibration(recorded, description, load_world(), names, roles=roles, holdout=holdout,
-                                  budget=budget, xacro_args=xacro_args)
+                                  budget=budget, xacro_args=xacro_args, key_links=key_links)
     except CalibrationError as err:
         fail(err, 1, err)
+    if calibration.missing:
+        console.print(f"[yellow]key links:[/] {calibration.missing}; without any, the base position is fitted",
+                      highlight=False, soft_wrap=True)
     if set(RIDGE) <= set(names):
         console.print("[yellow]note:[/] mass_scale and actuator_gain move the twin alike; the fit determines their "
                       "ratio (reported), not each of them: fit one of them for a value that means something",

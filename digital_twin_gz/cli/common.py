@@ -24,6 +24,9 @@ XacroArgOption = Annotated[Optional[list[str]], typer.Option(
 JointRolesOption = Annotated[Optional[Path], typer.Option(
     help="YAML map role: joint_name (e.g. left_knee: LKneePitch) for joints whose names do not say their role "
          "(motions, key links, feet, teleop groups).")]
+KeyLinksOption = Annotated[Optional[list[str]], typer.Option(
+    "--key-links", help="A link whose position gap is measured (repeatable). Default: the feet, hands and head "
+                        "the joint roles give; the command says which it could not find.")]
 JointMapOption = Annotated[Optional[Path], typer.Option(
     help="YAML: joints: {recorded_name: twin_joint}, ignore: [names], for recordings whose joint names "
          "differ from the description's.")]
@@ -73,6 +76,25 @@ def load_robot(urdf: Path | None, package: list[str] | None, xacro_arg: list[str
         return description, load_roles(description, joint_roles), JointMap.load(description, joint_map)
     except (DescriptionError, RoleError, JointMapError, OSError) as err:
         fail(err, 2, err)
+
+
+def check_model(description: RobotDescription) -> None:
+    """Build the embedded model once, or exit 2 saying what MuJoCo cannot take (a mesh, a body):
+    before any process starts, and the converted meshes are cached for those that follow."""
+    from digital_twin_gz.robot import DescriptionError, load_world
+    from digital_twin_gz.sim.builder import build_model
+
+    try:
+        build_model(description, load_world())
+    except DescriptionError as err:
+        fail(err, 2, err)
+
+
+def check_key_links(description: RobotDescription, links: list[str] | None) -> None:
+    """Exit 2 naming the links of --key-links that the robot does not have."""
+    unknown = [link for link in links or () if link not in description.links]
+    if unknown:
+        fail(f"--key-links: robot '{description.name}' has no link {', '.join(map(repr, unknown))}", 2)
 
 
 def load_virtual_profile(path: Path) -> Profile:

@@ -10,10 +10,13 @@ import typer
 from digital_twin_gz.cli.app import app, console
 from digital_twin_gz.cli.common import (
     JointRolesOption,
+    KeyLinksOption,
     PackageOption,
     UrdfOption,
     VirtualProfileOption,
     XacroArgOption,
+    check_key_links,
+    check_model,
     fail,
     load_virtual_profile,
     parse_packages,
@@ -34,6 +37,7 @@ def demo(
     package: PackageOption = None,
     xacro_arg: XacroArgOption = None,
     joint_roles: JointRolesOption = None,
+    key_links: KeyLinksOption = None,
     gui: Annotated[bool, typer.Option(
         help="Open the embedded simulator's viewer, the physical robot drawn as a translucent ghost "
              "(needs a display).")] = False,
@@ -51,13 +55,13 @@ def demo(
     (embedded_sim), twin_sync and gap_monitor as separate processes on a private ROS 2
     domain with localhost discovery, shows the gap live, stops them with Ctrl-C after
     --duration seconds, prints the summary table and leaves report.json and report.html in --out.
-    Exits 1 with the reason if a node died, 2 on bad options.
+    Exits 1 with the reason if a node died or no sample was paired, 2 on bad options.
     """
     from digital_twin_gz.run import DemoError, TwinOptions, run_demo
 
     packages = parse_packages(package)
     xacro_args = parse_xacro_args(xacro_arg)
-    _check_run_options(urdf, packages, xacro_args, profile, motion, joint_roles)
+    _check_run_options(urdf, packages, xacro_args, profile, motion, joint_roles, key_links)
     if virtual_profile is not None:
         load_virtual_profile(virtual_profile)
     options = TwinOptions(
@@ -65,7 +69,7 @@ def demo(
         urdf=str(urdf.resolve()) if urdf else "",
         xacro_args=tuple(f"{k}:={v}" for k, v in xacro_args.items()),
         packages=tuple(f"{k}={v}" for k, v in packages.items()),
-        joint_roles=str(joint_roles.resolve()) if joint_roles else "",
+        joint_roles=str(joint_roles.resolve()) if joint_roles else "", key_links=tuple(key_links or ()),
         record=str(record.expanduser().resolve()) if record else "",
         virtual_profile=str(virtual_profile.expanduser().resolve()) if virtual_profile else "")
     try:
@@ -76,7 +80,7 @@ def demo(
 
 
 def _check_run_options(urdf: Path | None, packages: dict[str, Path], xacro_args: dict[str, str], profile: str,
-                       motion: str, joint_roles: Path | None) -> None:
+                       motion: str, joint_roles: Path | None, key_links: list[str] | None) -> None:
     """Fail before starting any process: the robot loads, the profile exists, the motion fits the robot."""
     from digital_twin_gz.emulator import Motion, ProfileError, load_profile
     from digital_twin_gz.robot import DescriptionError, RoleError, load_description, load_roles
@@ -87,3 +91,5 @@ def _check_run_options(urdf: Path | None, packages: dict[str, Path], xacro_args:
         Motion(motion, description, load_roles(description, joint_roles))
     except (DescriptionError, ProfileError, RoleError, OSError, ValueError) as err:
         fail(err, 2, err)
+    check_key_links(description, key_links)
+    check_model(description)

@@ -12,11 +12,14 @@ from digital_twin_gz.cli.common import (
     JointMapOption,
     JointRolesOption,
     JointStatesOption,
+    KeyLinksOption,
     OdomOption,
     PackageOption,
     UrdfOption,
     VirtualProfileOption,
     XacroArgOption,
+    check_key_links,
+    check_model,
     fail,
     load_robot,
     load_virtual_profile,
@@ -36,6 +39,7 @@ def replay(
     joint_map: JointMapOption = None,
     joint_roles: JointRolesOption = None,
     virtual_profile: VirtualProfileOption = None,
+    key_links: KeyLinksOption = None,
 ) -> None:
     """Replay a recording of the physical robot through the twin and report the reality gap.
 
@@ -56,6 +60,8 @@ def replay(
     from digital_twin_gz.robot import load_world
 
     description, roles, mapping = load_robot(urdf, package, xacro_arg, joint_roles, joint_map)
+    check_model(description)
+    check_key_links(description, key_links)
     physics = load_virtual_profile(virtual_profile) if virtual_profile is not None else None
 
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
@@ -76,7 +82,9 @@ def replay(
         try:
             run = replay_file(recording, description, load_world(), out, mapping, joint_states, odom, roles,
                               on_read=on_read, progress=lambda done: progress.update(task, completed=done),
-                              virtual_profile=physics)
+                              virtual_profile=physics, key_links=tuple(key_links or ()),
+                              on_missing=lambda note: progress.console.print(f"[yellow]key links:[/] {note}",
+                                                                             highlight=False, soft_wrap=True))
         except RecordingError as err:
             progress.stop()
             fail(err, 1, err)

@@ -17,6 +17,8 @@ from digital_twin_gz.gap.metrics import (
     key_links,
     level,
     level_name,
+    missing_key_links,
+    mpjpe,
     orientation_error,
     position_error,
     stats,
@@ -28,5 +30,6 @@ from digital_twin_gz.gap.tracker import GapTracker
 
 __all__ = ["ERROR", "LEVEL_NAMES", "OK", "STALE", "STAT_NAMES", "WARN", "GapLog", "GapMeter", "GapSamples",
            "GapTracker", "MonitorSettings", "Thresholds", "build_report", "drift_rate", "key_links", "level",
-           "level_name", "monitor_params", "monitor_settings", "orientation_error", "position_error",
-           "print_summary", "stats", "summarise", "summary_table", "write_html", "write_outputs", "write_report"]
+           "level_name", "missing_key_links", "monitor_params", "monitor_settings", "mpjpe", "orientation_error",
+           "position_error", "print_summary", "stats", "summarise", "summary_table", "write_html", "write_outputs",
+           "write_report"]

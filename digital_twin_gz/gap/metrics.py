@@ -114,24 +114,54 @@ class GapMeter:
         )
 
 
-def key_links(description: RobotDescription, roles: JointRoles) -> list[str]:
-    """Feet, hands and head of any humanoid: the deepest link below each ankle and wrist
-    (or elbow), and the link the last neck joint moves."""
-    def moved_by(role: str) -> str:
-        return description.joints[description.joint_names[roles.index(role)]].child
+# The key links, the roles whose joints carry each (the deepest one present counts), and the
+# words that pick a link among those fixed to it (else the heaviest).
+KEY_LINKS = {
+    "left foot": (("left_ankle_roll", "left_ankle_pitch"), ("sole", "foot")),
+    "right foot": (("right_ankle_roll", "right_ankle_pitch"), ("sole", "foot")),
+    "left hand": (("left_wrist", "left_elbow"), ("hand", "palm", "wrist")),
+    "right hand": (("right_wrist", "right_elbow"), ("hand", "palm", "wrist")),
+    "head": (("neck_pitch", "neck_yaw"), ("head", "skull")),
+}
 
-    found = []
-    ends = (("left_ankle_roll", "left_ankle_pitch"), ("right_ankle_roll", "right_ankle_pitch"),
-            ("left_wrist", "left_elbow"), ("right_wrist", "right_elbow"))
-    for candidates in ends:
-        role = next((r for r in candidates if r in roles.joints), None)
-        if role is not None:
-            below = description.below(moved_by(role))
-            found.append(max(below, key=below.__getitem__))
-    head = next((r for r in ("neck_pitch", "neck_yaw") if r in roles.joints), None)
-    if head is not None:
-        found.append(moved_by(head))
-    return found
+
+def _key_link(description: RobotDescription, roles: JointRoles, carriers: tuple[str, ...],
+              words: tuple[str, ...]) -> str | None:
+    joints = [description.joints[description.joint_names[roles.index(r)]] for r in carriers if r in roles.joints]
+    if not joints:
+        return None
+    depth = description.below(description.root_link)
+    moved = max((j.child for j in joints), key=depth.__getitem__)
+    body = description.rigid(moved)  # what sdformat lumps into one link; sensor frames included
+    def rank(link: str) -> tuple[float, int, int]:  # heaviest, then shortest name (l_sole before l_sole_skin_29)
+        return description.links[link].mass, -len(link), -body.index(link)
+
+    for word in words:
+        named = [link for link in body if word in link.lower()]
+        if named:
+            return max(named, key=rank)
+    return max(body, key=rank)
+
+
+def key_links(description: RobotDescription, roles: JointRoles) -> list[str]:
+    """Feet, hands and head of any humanoid, those its joint roles say: the body the deepest
+    ankle, wrist (or elbow) and neck joint moves, and of the links fixed to it the one its name
+    says (a sole, hand or head frame), else the heaviest."""
+    found = (_key_link(description, roles, carriers, words) for carriers, words in KEY_LINKS.values())
+    return [link for link in found if link is not None]
+
+
+def missing_key_links(description: RobotDescription, roles: JointRoles) -> str | None:
+    """What key links the roles do not give and how to name them, or None when all are there."""
+    missing = [(what, carriers) for what, (carriers, words) in KEY_LINKS.items()
+               if _key_link(description, roles, carriers, words) is None]
+    if not missing:
+        return None
+    roles_hint = ", ".join(f"{carriers[-1]}: JOINT" for _, carriers in missing)
+    return (f"no {', '.join(what for what, _ in missing)} found (no joint plays "
+            f"{' or '.join(carriers[-1] for _, carriers in missing)}): the gap is measured on the base, the "
+            f"joints and the key links found; name the joints in a joint-role file ({roles_hint}) or give "
+            "the links with --key-links")
 
 
 @dataclass
@@ -172,6 +202,11 @@ class GapLog:
                           s.link_mm[k:])
 
 
+def mpjpe(link_mm: np.ndarray) -> np.ndarray:
+    """Mean key-link error per sample (mm); NaN without key links (not measured, not zero)."""
+    return link_mm.mean(axis=1) if link_mm.shape[1] else np.full(len(link_mm), np.nan)
+
+
 def drift_rate(times: np.ndarray, base_position_m: np.ndarray) -> float:
     """Least-squares slope of the base position error (m/s): how fast the twin walks away."""
     if len(times) < 2 or times[-1] <= times[0]:
@@ -186,8 +221,7 @@ def summarise(samples: GapSamples, joint_names: tuple[str, ...], key_links: tupl
         "base_orientation_error_rad": _stat_dict(stats(samples.base_orientation_rad)),
         "per_joint_position_error_rad": _per_name(stats(samples.joint_rad), joint_names),
         "key_link_position_error_mm": _per_name(stats(samples.link_mm), key_links),
-        "mpjpe_mm": _stat_dict(stats(samples.link_mm.mean(axis=1) if samples.link_mm.shape[1]
-                                     else np.zeros(len(samples)))),
+        "mpjpe_mm": _stat_dict(stats(mpjpe(samples.link_mm))),
         "drift_rate_m_per_s": _num(drift_rate(samples.times, samples.base_position_m)),
     }
 

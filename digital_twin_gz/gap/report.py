@@ -5,7 +5,8 @@
 and ``max``; ``per_joint_position_error_rad`` keyed by joint name and
 ``key_link_position_error_mm`` keyed by link name (each with the same four statistics);
 ``mpjpe_mm``; ``drift_rate_m_per_s``; ``profile``, ``motion``, ``samples`` counts and
-``duration_s``; ``thresholds``, ``threshold_crossings`` and the worst ``status``. Only
+``duration_s``; ``thresholds``, ``threshold_crossings`` and the worst ``status`` (ERROR when no sample
+was paired). Only
 ``written_at`` and ``written_by`` say when and where it was written.
 """
 
@@ -22,7 +23,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from digital_twin_gz.gap.metrics import LEVEL_NAMES, GapLog, GapSamples, Thresholds, summarise
+from digital_twin_gz.gap.metrics import ERROR, LEVEL_NAMES, GapLog, GapSamples, Thresholds, summarise
 from digital_twin_gz.robot import RobotDescription, WorldSettings
 from digital_twin_gz.twin import PairedStates, PairingCounts
 
@@ -47,6 +48,8 @@ def build_report(log: GapLog, counts: PairingCounts, thresholds: Thresholds, *, 
     metrics = summarise(samples, log.joint_names, log.key_links)
     rms = (metrics["base_position_error_m"]["rms"], metrics["base_orientation_error_rad"]["rms"])
     status = max(thresholds.levels(*(float("nan") if v is None else v for v in rms)))
+    if not len(samples):
+        status = ERROR  # nothing measured is no evidence of a small gap
     duration = float(samples.times[-1] - samples.times[0]) if len(samples) > 1 else 0.0
     return {
         "schema": SCHEMA,

@@ -23,12 +23,15 @@ class GapTracker:
     def __init__(self, description: RobotDescription, settings: MonitorSettings, roles: JointRoles | None = None,
                  key_links: list[str] | tuple[str, ...] = ()) -> None:
         """``key_links``: the links to measure; default: the settings' key links, else feet, hands and
-        head found from the joint roles."""
+        head found from the joint roles. ``missing``: what those roles leave out and how to name it
+        (None when every key link was found or the links were given), for the caller to say once."""
         self.description, self.settings = description, settings
         key_links = key_links or settings.key_links
+        self.missing: str | None = None
         if not key_links:
             roles = roles or load_roles(description)
             key_links = gap.key_links(description, roles)
+            self.missing = gap.missing_key_links(description, roles)
         self.meter = gap.GapMeter(description, key_links)
         self.log = gap.GapLog(description.joint_names, self.meter.key_links)
         self.snapshots = SnapshotLog()

@@ -10,19 +10,21 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from lxml import etree
 
 from digital_twin_gz.gazebo import bridge
+from digital_twin_gz.gazebo.contract import contract_findings, lumped_links
+from digital_twin_gz.gazebo.findings import Finding
 from digital_twin_gz.robot import (
     JTC_PLUGIN,
     DescriptionError,
     PackageNotFound,
     RobotDescription,
     WorldError,
+    WorldSettings,
     bundled_world,
     expand_xacro,
     load_description,
@@ -31,16 +33,6 @@ from digital_twin_gz.robot import (
 )
 
 INSTALL_HINT = "apt-get install --no-install-recommends libsdformat-dev ignition-tools liburdfdom-tools"
-
-
-@dataclass(frozen=True)
-class Finding:
-    level: str  # "error", "unchecked" or "note"
-    file: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.level}: {self.file}: {self.message}"
 
 
 class ToolMissing(RuntimeError):
@@ -77,8 +69,10 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def sdf_errors(stderr: str) -> list[str]:
-    """Lines of sdformat's stderr that report an error (its exit code is not reliable)."""
-    return [line.strip() for line in stderr.splitlines() if "Error" in line]
+    """Lines of sdformat's stderr that report an error (its exit code is not reliable), without
+    the terminal colour codes it adds."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", stderr)
+    return [line.strip() for line in plain.splitlines() if "Error" in line]
 
 
 def sdf_check(path: Path) -> list[str]:
@@ -115,8 +109,9 @@ def _check_conversion(urdf_file: Path, description: RobotDescription, shown_as: 
         converted = _converted_names(result.stdout)
     except etree.XMLSyntaxError as err:
         return findings + [Finding("error", shown_as, f"ign sdf -p printed no valid SDF: {err}")]
+    lumped = lumped_links(description)
     for name in description.links:
-        if name not in converted:
+        if name not in converted and name not in lumped:
             findings.append(Finding("error", shown_as, f"link '{name}' was dropped by the URDF->SDF conversion"))
     with tempfile.TemporaryDirectory() as tmp:
         sdf_file = Path(tmp) / "converted.sdf"
@@ -136,15 +131,10 @@ def joint_state_problem(description: RobotDescription) -> str | None:
             "keeps included); list the actuated joints with <joint_name>")
 
 
-def _check_model(description: RobotDescription, shown_as: str) -> list[Finding]:
-    findings = [Finding("note", shown_as, note) for note in description.notes]
-    problem = joint_state_problem(description)
-    if problem:
-        findings.append(Finding("error", shown_as, problem))
+def _check_meshes(description: RobotDescription, shown_as: str) -> list[Finding]:
+    """Every missing mesh at once (building the model stops at the first, and reads the others)."""
+    findings = []
     for link in description.links.values():
-        if not link.has_inertial:
-            findings.append(Finding("error", shown_as, f"line {link.line}: link '{link.name}' has no <inertial>: "
-                                    "Gazebo's URDF conversion drops such links silently"))
         for uri in link.meshes:
             try:
                 mesh = resolve_uri(uri, description.source.parent, description.packages)
@@ -154,9 +144,17 @@ def _check_model(description: RobotDescription, shown_as: str) -> list[Finding]:
             if not mesh.is_file():
                 findings.append(Finding("error", shown_as, f"line {link.line}: link '{link.name}': mesh {uri} "
                                         f"does not exist ({mesh})"))
+    return findings
+
+
+def _check_model(description: RobotDescription, shown_as: str) -> list[Finding]:
+    findings = [Finding("note", shown_as, note) for note in description.notes]
+    problem = joint_state_problem(description)
+    if problem:
+        findings.append(Finding("error", shown_as, problem))
     jtc = description.system(JTC_PLUGIN)
     driven = set(jtc.params.get("joint_name", [])) if jtc else set()
-    for name in description.joint_names:
+    for name in description.commanded_joints:
         joint = description.joints[name]
         if joint.type != "continuous" and not joint.lower < joint.upper:
             findings.append(Finding("error", shown_as, f"line {joint.line}: joint '{name}': limits "
@@ -168,8 +166,11 @@ def _check_model(description: RobotDescription, shown_as: str) -> list[Finding]:
 
 
 def check_description(path: Path | None = None, packages: dict[str, Path] | None = None,
-                      xacro_args: dict[str, str] | None = None) -> tuple[list[Finding], RobotDescription | None]:
-    """Expand, check with check_urdf, parse, convert with ign sdf; return findings and the model."""
+                      xacro_args: dict[str, str] | None = None, *, world: WorldSettings | None = None,
+                      joint_roles: Path | None = None, key_links: tuple[str, ...] = ()
+                      ) -> tuple[list[Finding], RobotDescription | None]:
+    """Expand, check with check_urdf, parse, convert with ign sdf, then build what the commands
+    build (:mod:`digital_twin_gz.gazebo.contract`); return findings and the model."""
     description = None
     shown_as = str(path) if path else "bundled humanoid"
     try:
@@ -192,8 +193,11 @@ def check_description(path: Path | None = None, packages: dict[str, Path] | None
         urdf_file.write_text(urdf_text)
         findings += _check_urdf_tool(urdf_file, shown_as)
         if description is not None:
-            findings += _check_model(description, shown_as)
+            meshes = _check_meshes(description, shown_as)
+            findings += meshes + _check_model(description, shown_as)
             findings += _check_conversion(urdf_file, description, shown_as)
+            if not meshes:
+                findings += contract_findings(description, world or load_world(), joint_roles, key_links)
     return findings, description
 
 

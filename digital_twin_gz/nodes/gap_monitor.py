@@ -42,6 +42,7 @@ from digital_twin_gz.nodes.common import (
 )
 from digital_twin_gz.nodes.recorder import TopicRecorder
 from digital_twin_gz.recording import ODOMETRY, joint_batch, pose_batch
+from digital_twin_gz.robot import load_roles
 from digital_twin_gz.twin import JointMap, Pairing, StaleWatch
 
 
@@ -67,7 +68,10 @@ class GapMonitor(Node):
         d = self.description
         self.physical_map = JointMap.load(d, Path(joint_map) if joint_map else None)
         self.virtual_map = JointMap(d)
-        self.tracker = GapTracker(d, settings)
+        role_map = declare("joint_roles", "").value
+        self.tracker = GapTracker(d, settings, load_roles(d, Path(role_map)) if role_map else None)
+        if self.tracker.missing:
+            self.get_logger().warning(f"key links: {self.tracker.missing}")
         self._last = {"physical": d.default_positions, "virtual": d.default_positions}
         self.started = time.monotonic()
 
@@ -157,7 +161,7 @@ class GapMonitor(Node):
         self.lags.append(time.time() - float(samples.times[-1]))
         self.pub_position.publish(Float64(data=float(samples.base_position_m[-1])))
         self.pub_orientation.publish(Float64(data=float(samples.base_orientation_rad[-1])))
-        self.pub_mpjpe.publish(Float64(data=float(samples.link_mm[-1].mean())))
+        self.pub_mpjpe.publish(Float64(data=float(gap.mpjpe(samples.link_mm[-1:])[0])))
         self.pub_joints.publish(convert.joint_state(samples.times[-1], self.description.joint_names,
                                                     samples.joint_rad[-1]))
         for k, publisher in enumerate(self.pub_links.values()):
@@ -176,7 +180,7 @@ class GapMonitor(Node):
             level = max(self.thresholds.levels(float(position["rms"]), float(orientation["rms"])))
             message = (f"base position error rms {position['rms'] * 1e3:.1f} mm, orientation rms "
                        f"{np.degrees(orientation['rms']):.2f} deg over {self.window:g} s")
-            mpjpe = gap.stats(window.link_mm.mean(axis=1))
+            mpjpe = gap.stats(gap.mpjpe(window.link_mm))
             joints = gap.stats(window.joint_rad.reshape(-1))
             values |= {f"base_position_error_m_{k}": f"{v:.6f}" for k, v in position.items()}
             values |= {f"base_orientation_error_rad_{k}": f"{v:.6f}" for k, v in orientation.items()}

@@ -200,12 +200,16 @@ def replay_file(path: Path, description: RobotDescription, world: WorldSettings,
                 base_topic: str = "/physical/odom", roles: JointRoles | None = None,
                 on_read: Callable[[PhysicalRecording], None] | None = None,
                 progress: Callable[[int], None] | None = None,
-                virtual_profile: Profile | None = None) -> ReplayRun:
+                virtual_profile: Profile | None = None, key_links: tuple[str, ...] = (),
+                on_missing: Callable[[str], None] | None = None) -> ReplayRun:
     """Replay a recording while reading it, write report.json and report.html into ``out_dir``.
     ``on_read`` sees each piece of the recording as it is read (its warnings; the first one's
     topic list holds the sample count of the whole). ``virtual_profile``: physics of the
-    virtual model (a calibrated profile), else the description's."""
-    tracker = GapTracker(description, monitor_settings(), roles)
+    virtual model (a calibrated profile), else the description's. ``key_links``: the links to
+    measure (default: those the roles give); ``on_missing`` hears once what the roles leave out."""
+    tracker = GapTracker(description, monitor_settings(), roles, key_links)
+    if tracker.missing and on_missing is not None:
+        on_missing(tracker.missing)
     sim = Simulator(description, world)
     if virtual_profile is not None:
         feet = foot_links(description, roles or load_roles(description))

@@ -13,6 +13,7 @@ from digital_twin_gz.robot.description import (
     GzSystem,
     Joint,
     Link,
+    Mimic,
     RobotDescription,
     TrajectoryGains,
     parse_description,
@@ -25,7 +26,7 @@ from digital_twin_gz.robot.world import WorldError, WorldSettings, bundled_world
 
 __all__ = [
     "ACTUATED_TYPES", "CONTRACT_SYSTEMS", "JSP_PLUGIN", "JTC_PLUGIN", "ODOM_PLUGIN",
-    "DescriptionError", "ForwardKinematics", "GzSystem", "Joint", "JointRoles", "Link", "PackageNotFound",
+    "DescriptionError", "ForwardKinematics", "GzSystem", "Joint", "JointRoles", "Link", "Mimic", "PackageNotFound",
     "RobotDescription", "RoleError", "TrajectoryGains", "WorldError", "WorldSettings",
     "bundled_urdf", "bundled_world", "expand_xacro", "load_description", "load_roles", "load_world",
     "params_file", "parse_description", "register_packages", "resolve_uri", "share_dir", "zero_pose_frames",

@@ -8,6 +8,7 @@ equipping the systems of the topic contract) is :mod:`digital_twin_gz.robot.load
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,17 @@ class Joint:
     friction: float
     has_limit: bool
     line: int
+    mimic: Mimic | None = None
+
+
+@dataclass(frozen=True)
+class Mimic:
+    """``<mimic joint= multiplier= offset=>``: this joint's position is ``multiplier * q + offset``
+    of ``joint``; the simulator holds it there, nothing commands it."""
+
+    joint: str
+    multiplier: float
+    offset: float
 
 
 @dataclass(frozen=True)
@@ -142,14 +154,48 @@ class RobotDescription:
         named = set(system.params.get("joint_name", [])) if system is not None else set()
         return tuple(j for j in self.model_joints if j in named) if named else self.model_joints
 
+    @property
+    def mimic_joints(self) -> tuple[str, ...]:
+        """Actuated joints that follow another joint (``<mimic>``), in the joint order."""
+        return tuple(n for n in self.joint_names if self.joints[n].mimic is not None)
+
+    @property
+    def commanded_joints(self) -> tuple[str, ...]:
+        """Actuated joints that take commands: all but the mimic joints."""
+        return tuple(n for n in self.joint_names if self.joints[n].mimic is None)
+
     def index(self, joint: str) -> int:
         return self.joint_names.index(joint)
+
+    def parent_joint(self, link: str) -> Joint | None:
+        return self._parent_joints.get(link)
+
+    def rigid(self, link: str) -> list[str]:
+        """``link`` and the links fixed to it (through fixed joints only), depth first: one body
+        once sdformat has lumped them."""
+        found, stack = [], [link]
+        while stack:
+            current = stack.pop()
+            found.append(current)
+            stack += [j.child for j in self.children(current) if j.type == "fixed"]
+        return found
 
     def system(self, plugin_name: str) -> GzSystem | None:
         return next((s for s in self.systems if s.name == plugin_name), None)
 
+    @cached_property
+    def _children(self) -> dict[str, list[Joint]]:
+        children: dict[str, list[Joint]] = {}
+        for joint in self.joints.values():
+            children.setdefault(joint.parent, []).append(joint)
+        return children
+
+    @cached_property
+    def _parent_joints(self) -> dict[str, Joint]:
+        return {j.child: j for j in self.joints.values()}
+
     def children(self, link: str) -> list[Joint]:
-        return [j for j in self.joints.values() if j.parent == link]
+        return list(self._children.get(link, ()))
 
     def below(self, link: str) -> dict[str, int]:
         """``link`` and every link below it, each with its depth under ``link`` (0 for itself),
@@ -212,6 +258,13 @@ def _parse_joint(element, links: dict[str, Link], where: str) -> Joint:
     if jtype in ("revolute", "prismatic") and limit is None:
         raise DescriptionError(f"{at}: a {jtype} joint needs <limit lower= upper= effort= velocity=>")
     unbounded = jtype == "continuous"
+    mimic_el = element.find("mimic")
+    mimic = None
+    if mimic_el is not None and jtype in ACTUATED_TYPES:
+        if not mimic_el.get("joint"):
+            raise DescriptionError(f"{at}: <mimic> needs joint=")
+        mimic = Mimic(mimic_el.get("joint"), _float(mimic_el, "multiplier", 1.0, at),
+                      _float(mimic_el, "offset", 0.0, at))
     return Joint(
         name=name, type=jtype, parent=parent, child=child,
         xyz=_floats(origin.get("xyz") if origin is not None else None, "0 0 0", at),
@@ -225,6 +278,7 @@ def _parse_joint(element, links: dict[str, Link], where: str) -> Joint:
         friction=_float(dynamics, "friction", 0.0, at),
         has_limit=limit is not None,
         line=element.sourceline,
+        mimic=mimic,
     )
 
 
@@ -262,6 +316,44 @@ def _trajectory_gains(system: GzSystem | None, joint_names: tuple[str, ...], ena
     return TrajectoryGains(values)
 
 
+def _check_mimics(joints: dict[str, Joint], joint_names: tuple[str, ...], where: str) -> None:
+    for joint in joints.values():
+        if joint.mimic is None:
+            continue
+        leader = joints.get(joint.mimic.joint)
+        if joint.mimic.joint not in joint_names or leader.mimic is not None:
+            raise DescriptionError(f"{where}: line {joint.line}: joint '{joint.name}' mimics '{joint.mimic.joint}', "
+                                   "which is not an actuated joint that takes commands (no <mimic> of its own)")
+
+
+def _check_masses(root: str, links: dict[str, Link], joints: dict[str, Joint], where: str) -> None:
+    """sdformat lumps a link under a fixed joint into its parent; a body (a link with what is
+    fixed to it) without mass that a moving joint carries, or the root, it drops with all below."""
+    children: dict[str, list[Joint]] = {}
+    for joint in joints.values():
+        children.setdefault(joint.parent, []).append(joint)
+
+    def mass(link: str) -> float:
+        return links[link].mass + sum(mass(j.child) for j in children.get(link, []) if j.type == "fixed")
+
+    problems = []
+    carriers = [(root, None)] + [(j.child, j) for j in joints.values() if j.type != "fixed"]
+    for link, joint in carriers:
+        if mass(link) > 0:
+            continue
+        at = f"line {links[link].line}: link '{link}'"
+        if joint is None:
+            problems.append(f"{at} is the root and has no mass (no <inertial> with a mass, nor a link with one "
+                            "fixed to it): give it an <inertial>, or fix a link with mass to it by a fixed joint")
+        else:
+            problems.append(f"{at} has no mass (no <inertial> with a mass) but the {joint.type} joint "
+                            f"'{joint.name}' (line {joint.line}) moves it: Gazebo's URDF->SDF conversion drops the "
+                            f"link, the joint and everything below them; give '{link}' an <inertial> with a mass "
+                            f"and inertia, or make '{joint.name}' fixed")
+    if problems:
+        raise DescriptionError(f"{where}: " + "; ".join(problems))
+
+
 def parse_description(urdf: str, source: Path, packages: dict[str, Path] | None = None,
                       notes: tuple[str, ...] = ()) -> RobotDescription:
     """Parse expanded URDF text into a :class:`RobotDescription`."""
@@ -287,6 +379,8 @@ def parse_description(urdf: str, source: Path, packages: dict[str, Path] | None 
     if len(roots) != 1:
         raise DescriptionError(f"{where}: the links must form one tree; roots found: {roots}")
     joint_names = tuple(j.name for j in joints.values() if j.type in ACTUATED_TYPES)
+    _check_mimics(joints, joint_names, where)
+    _check_masses(roots[0], links, joints, where)
     systems = _parse_systems(robot)
     jtc = next((s for s in systems if s.name == JTC_PLUGIN), None)
     kept = kept_fixed_joints(robot)

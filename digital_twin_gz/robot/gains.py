@@ -7,7 +7,12 @@ robot's measured velocity, so the damping does not hold the motion back).
 
 The moving mass of a leg joint is not what hangs below it: standing, the foot is on the
 ground and the joint carries the rest of the robot. Joints with a foot below them are
-therefore rated for the larger of the two sides.
+therefore rated for the larger of the two sides, and made stiffer than the body above them
+topples them (``standing_margin`` times its weight times the height of its centre of mass
+above the joint, in the zero pose): an inverted pendulum falls against any softer spring.
+Their damping is rated for the geometric mean of the two sides' inertias: damping critical
+for the body above pinned OP3's 70 g feet to its shanks and bounced it off the ground (in the
+air one step in ten), damping critical for the foot left NAO's body to sway over.
 
 gz-sim applies the damping explicitly over each physics step of length dt, which oscillates
 once the largest eigenvalue of dt (M + dt B)^-1 K_v passes 2 (M the joint-space inertia, B
@@ -15,6 +20,7 @@ the joints' own damping, integrated implicitly). M is smallest with the robot in
 it is taken floating, in the zero pose: each joint's damping stays under its share of the
 limit (``explicit_damping_margin`` of 2 / dt times 1 / (M + dt B)^-1_jj), and if the coupled
 eigenvalue still passes the margin's share of 2, all are scaled down to it.
+Mimic joints get no gains: the simulator holds them to the joint they follow.
 """
 
 from __future__ import annotations
@@ -116,32 +122,68 @@ def _implicit_inertia(description: RobotDescription, step: float) -> np.ndarray:
     return inertia
 
 
+def _rules(config: Path | None) -> dict:
+    return yaml.safe_load((config or default_config()).read_text()) or {}
+
+
+def toppling_stiffness(description: RobotDescription, joint_name: str, links: set[str]) -> float:
+    """m g h (N m/rad) of ``links`` about the joint in the zero pose: how fast gravity's torque
+    grows as they tip over it (h: height of their centre of mass above the joint)."""
+    frames = zero_pose_frames(description)
+    masses = np.array([description.links[n].mass for n in links])
+    if masses.sum() <= 0:
+        return 0.0
+    coms = np.array([frames[n][0] + frames[n][1] @ description.links[n].com for n in links])
+    height = float(masses @ coms[:, 2] / masses.sum() - frames[description.joints[joint_name].child][0][2])
+    return 9.81 * float(masses.sum()) * max(height, 0.0)
+
+
 def derive(description: RobotDescription, config: Path | None = None) -> dict[str, dict[str, float]]:
-    """kp, kv, effort and initial position for every actuated joint."""
-    rules = yaml.safe_load((config or default_config()).read_text()) or {}
+    """kp, kv, effort and initial position for every actuated joint that takes commands."""
+    rules = _rules(config)
     overrides = rules.get("overrides") or {}
     omega = 2.0 * np.pi * float(rules["max_bandwidth_hz"])
     step, margin = float(rules["physics_step_s"]), float(rules["explicit_damping_margin"])
     # Each joint's effective inertia with everything else free: 1 / (M + dt B)^-1_jj.
     effective = 1.0 / np.diag(np.linalg.inv(_implicit_inertia(description, step)))[6:]
+    index = {name: k for k, name in enumerate(description.joint_names)}
     soles = feet(description)
     result = {}
-    for k, name in enumerate(description.joint_names):
+    for name in description.commanded_joints:
         joint = description.joints[name]
         below = set(description.below(joint.child))
-        inertia = axis_inertia(description, name)
+        inertia = damped = max(axis_inertia(description, name), 1e-4)
+        standing = 0.0
         if below & soles:
-            inertia = max(inertia, axis_inertia(description, name, set(description.links) - below))
-        inertia = max(inertia, 1e-4)
-        effort = joint.effort if np.isfinite(joint.effort) else 100.0
-        kp = max(min(effort / float(rules["saturation_error_rad"]), inertia * omega**2), float(rules["min_kp"]))
-        kv = min(2.0 * float(rules["damping_ratio"]) * float(np.sqrt(kp * inertia)),
-                 margin * 2.0 * float(effective[k]) / step)
+            above = set(description.links) - below
+            carried = max(inertia, axis_inertia(description, name, above))
+            standing = float(rules["standing_margin"]) * toppling_stiffness(description, name, above)
+            inertia, damped = carried, float(np.sqrt(inertia * carried))
+        effort = joint.effort if np.isfinite(joint.effort) else float(rules["default_effort"])
+        kp = max(min(effort / float(rules["saturation_error_rad"]), inertia * omega**2), standing,
+                 float(rules["min_kp"]))
+        kv = min(2.0 * float(rules["damping_ratio"]) * float(np.sqrt(kp * damped)),
+                 margin * 2.0 * float(effective[index[name]]) / step)
         result[name] = {"kp": kp, "kv": kv, "effort": effort, "initial": float(np.clip(0.0, joint.lower, joint.upper))}
-    damping = np.array([result[name]["kv"] for name in description.joint_names])
+    damping = np.array([result[name]["kv"] if name in result else 0.0 for name in description.joint_names])
     coupled = explicit_damping_eigenvalue(description, damping, step)
-    for name in description.joint_names:
+    for name in result:
         if coupled > 2.0 * margin:
             result[name]["kv"] *= float(2.0 * margin / coupled)
         result[name].update({k: float(v) for k, v in (overrides.get(name) or {}).items()})
     return result
+
+
+def limit_notes(description: RobotDescription, config: Path | None = None) -> tuple[str, ...]:
+    """What the twin assumes for joints whose ``<limit>`` gives no effort or velocity."""
+    notes = []
+    for field, what in (("effort", "effort"), ("velocity", "velocity")):
+        names = [n for n in description.commanded_joints if not np.isfinite(getattr(description.joints[n], field))]
+        if not names:
+            continue
+        assumed = (f"derived gains rate them for {float(_rules(config)['default_effort']):g} N m (default_effort in "
+                   "config/derived_gains.yaml)" if field == "effort"
+                   else "twin_sync passes their velocities on unclamped, teleop moves them at its fallback speed")
+        notes.append(f"{len(names)} joint(s) without a {what} limit (no <limit {field}=>): {', '.join(names)}; "
+                     f"Gazebo applies none, {assumed}")
+    return tuple(notes)

@@ -16,12 +16,20 @@ if TYPE_CHECKING:
 
 
 def _origin_rotation(joint: Joint) -> np.ndarray:
-    # URDF rpy is fixed-axis roll, pitch, yaw: scipy's extrinsic "xyz".
-    return Rotation.from_euler("xyz", joint.rpy).as_matrix()
+    """URDF rpy: fixed-axis roll, pitch, yaw, i.e. R = Rz(yaw) Ry(pitch) Rx(roll) (scipy's extrinsic
+    "xyz"), written out: scipy's per-call overhead was most of loading a 200-link robot."""
+    (cr, cp, cy), (sr, sp, sy) = np.cos(joint.rpy), np.sin(joint.rpy)
+    return np.array([[cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+                     [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+                     [-sp, cp * sr, cp * cr]])
 
 
 def zero_pose_frames(description: RobotDescription) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """World position and rotation matrix of every link with all joints at zero."""
+    """World position and rotation matrix of every link with all joints at zero (computed once
+    per description; read-only)."""
+    cached = description.__dict__.get("_zero_pose_frames")
+    if cached is not None:
+        return cached
     frames = {description.root_link: (np.zeros(3), np.eye(3))}
     stack = [description.root_link]
     while stack:
@@ -30,6 +38,7 @@ def zero_pose_frames(description: RobotDescription) -> dict[str, tuple[np.ndarra
         for joint in description.children(parent):
             frames[joint.child] = (position + rotation @ joint.xyz, rotation @ _origin_rotation(joint))
             stack.append(joint.child)
+    description.__dict__["_zero_pose_frames"] = frames  # a frozen dataclass: as functools.cached_property does
     return frames
 
 
@@ -54,7 +63,7 @@ class ForwardKinematics:
     def __init__(self, description: RobotDescription, links: list[str] | tuple[str, ...]) -> None:
         unknown = [link for link in links if link not in description.links]
         if unknown:
-            raise KeyError(f"robot '{description.name}' has no links {unknown}")
+            raise ValueError(f"key links: robot '{description.name}' has no link {', '.join(map(repr, unknown))}")
         self.links = tuple(links)
         parent_joint = {j.child: j for j in description.joints.values()}
         chain: list[Joint] = []
@@ -94,4 +103,6 @@ class ForwardKinematics:
                 else:
                     rotation = rotation + np.sin(q) * products[:, :, 3:6] + (1.0 - np.cos(q)) * products[:, :, 6:]
             frames[joint.child] = (position, np.ascontiguousarray(rotation))
+        if not self.links:
+            return np.zeros((n, 0, 3))
         return np.stack([frames[link][0] for link in self.links], axis=1)

@@ -8,6 +8,7 @@ effort limits), and parses it into a :class:`~digital_twin_gz.robot.description.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from lxml import etree
@@ -75,17 +76,16 @@ def _add_contract_systems(description: RobotDescription, gains_config: Path | No
         extra = Path(tmp) / "systems.urdf.xacro"
         extra.write_text(_contract_systems_xacro(description, missing, joint_gains))
         generated = etree.fromstring(expand_xacro(extra).encode())
-    robot = etree.fromstring(description.urdf.encode())
-    for gazebo in generated.findall("gazebo"):
-        for plugin in list(gazebo):
-            if plugin.get("name") in missing:
-                wrapper = etree.SubElement(robot, "gazebo")
-                wrapper.append(plugin)
+    # Inserted as text before </robot>, so every line of the user's file keeps its number in
+    # the messages (a re-serialised tree loses the XML declaration and reflows the text).
+    blocks = [etree.tostring(plugin).decode() for gazebo in generated.findall("gazebo") for plugin in gazebo
+              if plugin.get("name") in missing]
+    end = description.urdf.rindex("</robot>")
+    urdf = description.urdf[:end] + "".join(f"<gazebo>{b}</gazebo>" for b in blocks) + description.urdf[end:]
     added = sorted(m.rsplit("::", 1)[-1] for m in missing)
     note = (f"declares no {', '.join(added)}; added them "
             f"(trajectory gains derived from masses and effort limits, see config/derived_gains.yaml)")
-    return parse_description(etree.tostring(robot, pretty_print=True).decode(), description.source,
-                             description.packages, description.notes + (note,))
+    return parse_description(urdf, description.source, description.packages, description.notes + (note,))
 
 
 def load_description(path: Path | str | None = None, *, xacro_args: dict[str, str] | None = None,
@@ -101,5 +101,6 @@ def load_description(path: Path | str | None = None, *, xacro_args: dict[str, st
     else:
         register_packages(packages)
         urdf = path.read_text()
-    description = parse_description(urdf, path, packages)
-    return _add_contract_systems(description, gains_config)
+    description = _add_contract_systems(parse_description(urdf, path, packages), gains_config)
+    notes = gain_rules.limit_notes(description, gains_config)
+    return replace(description, notes=description.notes + notes) if notes else description

@@ -4,15 +4,17 @@ Motions and teleop groups are written against roles, not joint names. Roles come
 map in config (``config/joint_roles.yaml`` style: role -> joint name) or are inferred
 from common naming conventions (``l_knee_pitch``, ``left_knee``, ``LKneePitch``, ...).
 
-Each role also carries the sign that turns a joint angle into a rotation about the world
-axis the role is about (pitch: +y, roll: +x, yaw: +z) in the zero pose, so the same motion
-moves every robot the same way whatever its axis conventions.
+Each role also carries the sign that turns a joint angle into a rotation about the axis the
+role is about (pitch: +y, roll: +x, yaw: +z of the robot: x forward, y left, z up) in the zero
+pose, so the same motion moves every robot the same way whatever its axis conventions. The
+axes also decide what names leave open: a single-axis ``left_ankle_joint`` about y is the
+left ankle pitch, and NAO's ``LHipYawPitch`` (about a diagonal) plays no role.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +33,21 @@ WORLD_AXIS = {"pitch": np.array([0.0, 1.0, 0.0]), "roll": np.array([1.0, 0.0, 0.
 # The world axis of roles whose name does not say it.
 AXIS_OF = {"knee": "pitch", "elbow": "pitch", "wrist": "yaw"}
 
+# Words of joint names that say the body part (abbreviations of real robots included: OP3's
+# l_ank_pitch, l_sho_roll, l_el; Poppy's abs_y, bust_x; OP3's head_pan, head_tilt).
 _KEYWORDS = {
-    "hip": ("hip",), "knee": ("knee",), "ankle": ("ankle",), "shoulder": ("shoulder",),
-    "elbow": ("elbow",), "wrist": ("wrist",), "waist": ("waist", "torso", "trunk", "spine"),
+    "hip": ("hip",), "knee": ("knee",), "ankle": ("ankle", "ank"), "shoulder": ("shoulder", "sho"),
+    "elbow": ("elbow", "el"), "wrist": ("wrist",), "waist": ("waist", "torso", "trunk", "spine", "abs", "bust"),
     "neck": ("neck", "head"),
 }
+# Words that say the axis. Spelled out they must agree with the joint's axis; single letters
+# (JVRC-1's R_HIP_P, R_ANKLE_R) only break ties, since x/y/z letters (Poppy's l_hip_y) name
+# the robot's own axes and "y" would read as yaw.
+_AXIS_WORDS = {"pitch": ("pitch", "tilt"), "roll": ("roll",), "yaw": ("yaw", "pan")}
+_AXIS_LETTERS = {"p": "pitch", "r": "roll", "y": "yaw"}
+# A joint plays an axis role when its axis in the robot's frame is within 30 degrees of it.
+_ALIGNED = np.cos(np.radians(30.0))
+_AXIS_NAMES = ("roll", "pitch", "yaw")
 
 
 class RoleError(ValueError):
@@ -48,30 +60,97 @@ def _split_words(name: str) -> list[str]:
     return [w for w in re.split(r"[\s_\-./]+", spaced.lower()) if w]
 
 
-def infer_role(name: str) -> str | None:
-    """The role a joint name suggests, e.g. ``LKneePitch`` -> ``left_knee``."""
-    words = _split_words(name)
-    side = "left" if {"l", "left"} & set(words) else "right" if {"r", "right"} & set(words) else None
-    part = next((p for p, keys in _KEYWORDS.items() if any(k in words for k in keys)), None)
+def _side(words: list[str]) -> tuple[str | None, list[str]]:
+    """The side a name says (left/right) and its other words."""
+    for k, word in enumerate(words):
+        if word in ("l", "left", "r", "right") and (k == 0 or len(word) > 1):
+            return ("left" if word.startswith("l") else "right"), words[:k] + words[k + 1:]
+    return None, words
+
+
+def _part(words: list[str]) -> str | None:
+    return next((p for p, keys in _KEYWORDS.items() if any(k in words for k in keys)), None)
+
+
+def _named_axis(words: list[str]) -> tuple[set[str], str | None]:
+    """Axes the name spells out, and the one a single letter hints at."""
+    spelled = {axis for axis, keys in _AXIS_WORDS.items() if any(k in words for k in keys)}
+    letter = next((_AXIS_LETTERS[w] for w in reversed(words) if w in _AXIS_LETTERS), None)
+    return spelled, letter
+
+
+def _axis_of(axis: np.ndarray | None) -> str | None:
+    """roll/pitch/yaw for an axis (robot frame: x forward, y left, z up) within 30 degrees of one."""
+    if axis is None:
+        return None
+    k = int(np.argmax(np.abs(axis)))
+    return _AXIS_NAMES[k] if abs(axis[k]) >= _ALIGNED else None
+
+
+def infer_role(name: str, axis: np.ndarray | None = None) -> str | None:
+    """The role a joint name suggests, with the joint's axis in the robot's frame (zero pose) when
+    known: ``LKneePitch`` -> ``left_knee``, ``R_HIP_P`` about y -> ``right_hip_pitch``,
+    ``left_ankle_joint`` about y -> ``left_ankle_pitch``, ``LHipYawPitch`` about (0, 1, 1) -> None."""
+    side, words = _side(_split_words(name))
+    part = _part(words)
     if part is None:
         return None
-    axis = next((a for a in ("pitch", "roll", "yaw") if a in words), None)
     if part in ("knee", "elbow", "wrist"):
         role = part
-    elif axis is None:
-        return None
     else:
-        role = f"{part}_{axis}"
+        spelled, letter = _named_axis(words)
+        measured = _axis_of(axis)
+        if len(spelled) > 1 or (spelled and measured and spelled != {measured}):
+            return None
+        if axis is not None and measured is None:
+            return None
+        chosen = measured or next(iter(spelled), None) or letter
+        if chosen is None:
+            return None
+        role = f"{part}_{chosen}"
     if part in ("waist", "neck"):
         return role if side is None and role in CENTRE_ROLES else None
     return f"{side}_{role}" if side and role in LIMB_ROLES else None
 
 
+def _role_axis(role: str) -> np.ndarray:
+    return WORLD_AXIS[AXIS_OF.get(role.split("_", 1)[-1], role.rsplit("_", 1)[-1])]
+
+
+def heading(description: RobotDescription) -> np.ndarray:
+    """Rotation from the world to the robot's own frame in the zero pose (about z): its left side
+    on +y. REP 103 robots need none; Poppy's zero pose faces -y. Identity when the names say no side."""
+    frames = zero_pose_frames(description)
+    sides = {"left": [], "right": []}
+    for name in description.joint_names:
+        side, _ = _side(_split_words(name))
+        if side:
+            sides[side].append(frames[description.joints[name].child][0])
+    if not sides["left"] or not sides["right"]:
+        return np.eye(3)
+    lateral = np.mean(sides["left"], axis=0) - np.mean(sides["right"], axis=0)
+    if np.hypot(lateral[0], lateral[1]) < 1e-6:
+        return np.eye(3)
+    angle = np.arctan2(lateral[1], lateral[0]) - np.pi / 2  # the robot's +y is this far from the world's
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def body_axes(description: RobotDescription) -> dict[str, np.ndarray]:
+    """Each actuated joint's axis in the robot's frame (see :func:`heading`), zero pose."""
+    frames = zero_pose_frames(description)
+    to_body = heading(description)
+    return {n: to_body @ frames[description.joints[n].child][1] @ description.joints[n].axis
+            for n in description.joint_names}
+
+
 @dataclass(frozen=True)
 class JointRoles:
-    """role -> (joint index, sign turning joint angle into world-axis rotation)."""
+    """role -> (joint index, sign turning joint angle into a rotation about the role's axis in the
+    robot's frame); ``heading``: world -> robot frame (about z)."""
 
     joints: dict[str, tuple[int, float]]
+    heading: np.ndarray = field(default_factory=lambda: np.eye(3))
 
     def index(self, role: str) -> int:
         """The index (description's joint order) of the joint that plays ``role``."""
@@ -89,15 +168,6 @@ class JointRoles:
         return result
 
 
-def _world_sign(description: RobotDescription, joint: str, role: str) -> float:
-    frames = zero_pose_frames(description)
-    j = description.joints[joint]
-    axis = frames[j.child][1] @ j.axis
-    world = WORLD_AXIS[AXIS_OF.get(role.split("_", 1)[-1], role.rsplit("_", 1)[-1])]
-    projection = float(axis @ world)
-    return 1.0 if projection >= 0 else -1.0
-
-
 def load_roles(description: RobotDescription, role_map: Path | dict[str, str] | None = None) -> JointRoles:
     """Roles from ``role_map`` (role -> joint), falling back to names for roles it omits."""
     where = "joint roles"
@@ -113,14 +183,22 @@ def load_roles(description: RobotDescription, role_map: Path | dict[str, str] | 
     for role, joint in explicit.items():
         if role not in ALL_ROLES:
             raise RoleError(f"{where}: unknown role '{role}' (known: {', '.join(ALL_ROLES)})")
-        if joint not in description.joint_names:
-            raise RoleError(f"{where}: role '{role}' names joint '{joint}', which is not an actuated joint")
-    mapped = dict(explicit)
+        if joint not in description.commanded_joints:
+            what = "a mimic joint" if joint in description.joint_names else "not an actuated joint"
+            raise RoleError(f"{where}: role '{role}' names joint '{joint}', which is {what}")
+    axes = body_axes(description)
     taken = set(explicit.values())
-    for joint in description.joint_names:
-        role = infer_role(joint)
-        if role and role not in mapped and joint not in taken:
-            mapped[role] = joint
-            taken.add(joint)
-    return JointRoles({role: (description.index(joint), _world_sign(description, joint, role))
-                       for role, joint in mapped.items()})
+    # role -> (how well the joint's axis matches the role's, joint order): the best, then the one
+    # later in the description (NAO's LElbowRoll after LElbowYaw; G1's wrist_yaw of three).
+    candidates: dict[str, tuple[float, int, str]] = {}
+    for order, joint in enumerate(description.commanded_joints):
+        role = infer_role(joint, axes[joint])
+        if role is None or role in explicit or joint in taken:
+            continue
+        score = (abs(float(axes[joint] @ _role_axis(role))), order, joint)
+        if role not in candidates or score > candidates[role]:
+            candidates[role] = score
+    mapped = explicit | {role: joint for role, (_, _, joint) in candidates.items()}
+    to_body = heading(description)
+    return JointRoles({role: (description.index(joint), 1.0 if axes[joint] @ _role_axis(role) >= 0 else -1.0)
+                       for role, joint in mapped.items()}, to_body)

@@ -88,11 +88,33 @@ def package_share(name: str, packages: dict[str, Path] | None = None) -> Path:
         raise PackageNotFound(f"package '{name}' not found (pass --package {name}=DIR)") from err
 
 
+# Where gz-sim looks up model:// URIs (Harmonic, and the names older releases read).
+RESOURCE_PATHS = ("GZ_SIM_RESOURCE_PATH", "IGN_GAZEBO_RESOURCE_PATH", "GAZEBO_MODEL_PATH")
+
+
+def model_dir(name: str, packages: dict[str, Path] | None = None) -> Path:
+    """The directory behind ``model://name``: ``--package name=DIR``, else ``name`` in one of
+    gz-sim's resource paths, else the ROS package of that name."""
+    if packages and name in packages:
+        return Path(packages[name])
+    for variable in RESOURCE_PATHS:
+        for root in filter(None, os.environ.get(variable, "").split(os.pathsep)):
+            if (Path(root) / name).is_dir():
+                return Path(root) / name
+    try:
+        return package_share(name, packages)
+    except PackageNotFound as err:
+        raise PackageNotFound(f"model '{name}' not found in {', '.join(RESOURCE_PATHS)} nor as a package "
+                              f"(pass --package {name}=DIR)") from err
+
+
 def resolve_uri(uri: str, base_dir: Path, packages: dict[str, Path] | None = None) -> Path:
-    """File behind a URDF ``filename``: ``package://``, ``file://`` or a relative path."""
-    if uri.startswith("package://"):
-        name, _, rest = uri[len("package://"):].partition("/")
-        return package_share(name, packages) / rest
+    """File behind a URDF ``filename``: ``package://``, ``model://``, ``file://`` or a path
+    (relative: to the description's directory)."""
+    for scheme, find in (("package://", package_share), ("model://", model_dir)):
+        if uri.startswith(scheme):
+            name, _, rest = uri[len(scheme):].partition("/")
+            return find(name, packages) / rest
     if uri.startswith("file://"):
         return Path(uri[len("file://"):])
     path = Path(uri)

@@ -50,8 +50,10 @@ class _Listener:
 
         self.rclpy = rclpy
         self.context = rclpy.Context()
-        # Ctrl-C belongs to the demo (it stops the nodes in order), not to rclpy.
-        rclpy.init(context=self.context, domain_id=domain_id, signal_handler_options=SignalHandlerOptions.NO)
+        # Ctrl-C belongs to the demo (it stops the nodes in order), not to rclpy; args=[]: the demo's
+        # own command line (--xacro-arg a:=b) is not ROS arguments (rclpy would take a:=b as a remap).
+        rclpy.init(args=[], context=self.context, domain_id=domain_id,
+                   signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node("digital_twin_gz_demo", context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -167,6 +169,8 @@ def run_demo(options: TwinOptions, duration: float, console: Console) -> DemoRes
         report = json.loads(report_path.read_text())
         print_summary(report, console)
         console.print(f"report: {report_path}, {out_dir / 'report.html'}")
+        if not report["samples"]["paired"]:
+            raise DemoError(f"gap_monitor paired no sample: the gap was not measured (logs in {log_dir})")
         if options.record:
             console.print(f"recording: {options.record}")
         return DemoResult(report, report_path, domain.id, {p.name: p.log for p in processes})

@@ -65,6 +65,7 @@ class TwinOptions:
     xacro_args: tuple[str, ...] = ()
     packages: tuple[str, ...] = ()
     joint_roles: str = ""
+    key_links: tuple[str, ...] = ()
     out_dir: str = "gap_report"
     gui: bool = False
     pacing: str = "lockstep"
@@ -112,6 +113,8 @@ def twin_nodes(options: TwinOptions) -> list[NodeSpec]:
     thresholds = {} if options.base_position_warn is None else {
         "base_position_warn": options.base_position_warn, "base_position_error": 2.0 * options.base_position_warn}
     remap = options.remappings
+    roles = {"joint_roles": options.joint_roles} if options.joint_roles else {}
+    key_links = {"key_links": list(options.key_links)} if options.key_links else {}
     nodes = []
     if options.simulator == "embedded":
         ghost = {"ghost_joint_states": "/physical/joint_states", "ghost_odom": "/physical/odom"} if options.gui else {}
@@ -119,13 +122,13 @@ def twin_nodes(options: TwinOptions) -> list[NodeSpec]:
         nodes.append(NodeSpec("embedded_sim", {**robot, "pacing": options.pacing, "gui": options.gui, **ghost,
                                                **physics}, remap))
     nodes += [
-        NodeSpec("gap_monitor", {**robot, **label, "simulator": options.simulator, "out_dir": options.out_dir,
+        NodeSpec("gap_monitor", {**robot, **label, **roles, **key_links, "simulator": options.simulator,
+                                 "out_dir": options.out_dir,
                                  **thresholds, **({"record": options.record} if options.record else {}),
                                  **joint_map, **sim_time}, remap),
         NodeSpec("twin_sync", {**robot, "simulator": options.simulator, **joint_map, **sim_time}, remap),
     ]
     if options.physical == "emulator":
-        roles = {"joint_roles": options.joint_roles} if options.joint_roles else {}
         # twin_sync and gap_monitor hear its first sample: none of it is lost to discovery.
         nodes.append(NodeSpec("physical_emulator", {**robot, "profile": options.profile, "motion": options.motion,
                                                     "start_after_subscribers": 2, **roles}, remap))
@@ -178,6 +181,9 @@ LAUNCH_ARGUMENTS = (
                    "description point."),
     LaunchArgument("joint_roles", _default("joint_roles"),
                    "YAML role: joint_name for joints whose names do not say their role."),
+    LaunchArgument("key_links", "",
+                   "Links gap_monitor measures, separated by spaces. Empty: the feet, hands and head the joint "
+                   "roles give."),
     LaunchArgument("world", _default("world"),
                    "World SDF (physics step, gravity; its <world name> names the gz topics). Empty: "
                    "worlds/twin.sdf of this package."),
@@ -247,6 +253,7 @@ def launch_options(simulator: str, values: Mapping[str, str]) -> TwinOptions:
     return TwinOptions(
         simulator=simulator, physical=given["physical"], profile=given["profile"], motion=given["motion"],
         urdf=given["urdf"], xacro_args=xacro_args, packages=_pairs(given["packages"], "=", "packages"),
-        joint_roles=given["joint_roles"], out_dir=given["out_dir"], base_position_warn=warn,
+        joint_roles=given["joint_roles"], key_links=tuple(given["key_links"].split()), out_dir=given["out_dir"],
+        base_position_warn=warn,
         record=given["record"], remappings=remappings, world=given["world"], joint_map=given["joint_map"],
         **embedded)

@@ -7,8 +7,15 @@ JointTrajectoryController gains. Choices that make MuJoCo behave like gz-sim:
 - the root link gets a free joint (URDF import welds it to the world);
 - links of the robot do not collide with each other (gz-sim's ``self_collide`` is off by
   default), only with the ground;
-- robot/ground friction is the robot link's ``mu1`` (default 1, as in gz-sim), via geom
-  priority: gz-sim/ODE take the smaller of the two surfaces and the ground is the larger;
+- robot/ground friction is the smaller of the robot link's ``mu1`` (the last one its
+  ``<gazebo reference>`` blocks set, as sdformat keeps; default 1, as in gz-sim) and the
+  ground's, as gz-sim/ODE combine them, set on the robot's geoms (geom priority);
+- a link without ``<inertial>`` has no mass (no inertia from its geoms): under a fixed joint
+  it adds nothing to the body, as sdformat's lumping; ``<mimic>`` joints are held to their
+  leader by MuJoCo's URDF import (an equality constraint), as gz-physics' mimic constraint
+  (with a tiny armature, ``MIMIC_ARMATURE``, for links of a few milligrams);
+- meshes go through :mod:`digital_twin_gz.sim.meshes` (ASCII STL, DAE, ... converted); a
+  ``<mujoco>`` block a description carries for MuJoCo's own import is replaced by the twin's;
 - JointTrajectoryController's force law (:mod:`digital_twin_gz.sim.controller`) acts through
   three actuators per actuated joint: the position PID (affine ``ctrl - p*q - d*qdot`` within
   its cmd limits), the velocity PID (``ctrl - p_v*qdot`` within its cmd limits) and the effort
@@ -26,11 +33,17 @@ import mujoco
 import numpy as np
 from lxml import etree
 
-from digital_twin_gz.robot import RobotDescription, WorldSettings, resolve_uri
+from digital_twin_gz.robot import DescriptionError, PackageNotFound, RobotDescription, WorldSettings, resolve_uri
+from digital_twin_gz.sim.meshes import MeshError, check_mesh
 
 GROUND = "ground"
 ACTUATOR_ROLES = ("position", "velocity", "effort")
-COMPILER = '<compiler discardvisual="false" fusestatic="false" strippath="false" balanceinertia="true"/>'
+# kg m^2 on the joints a mimic constraint holds: NAO's 2 mg finger links, held by the constraint
+# alone, blew up within 1.3 s at 1 kHz; a rotor inertia (which no real joint lacks) this small
+# keeps them stable and changes nothing else.
+MIMIC_ARMATURE = 1e-6
+COMPILER = ('<compiler discardvisual="false" fusestatic="false" strippath="false" balanceinertia="true" '
+            'inertiafromgeom="false"/>')
 
 
 @dataclass(frozen=True)
@@ -49,15 +62,30 @@ def _mujoco_urdf(description: RobotDescription) -> tuple[str, dict[str, float]]:
     robot = etree.fromstring(description.urdf.encode())
     friction = {}
     for gazebo in robot.findall("gazebo"):
-        mu = gazebo.find("mu1")
-        if gazebo.get("reference") and mu is not None and mu.text:
-            friction[gazebo.get("reference")] = float(mu.text)
+        mus = [mu for mu in gazebo.iter("mu1") if mu.text and mu.text.strip()]
+        if gazebo.get("reference") and mus:
+            friction[gazebo.get("reference")] = _number(mus[-1].text, f"<gazebo reference="
+                                                        f"'{gazebo.get('reference')}'> <mu1>", description)
         robot.remove(gazebo)
-    for mesh in robot.iter("mesh"):
-        path = resolve_uri(mesh.get("filename", ""), description.source.parent, description.packages)
-        mesh.set("filename", str(path.resolve()))
+    for block in robot.findall("mujoco"):
+        robot.remove(block)
+    for link in robot.findall("link"):
+        for mesh in link.iter("mesh"):
+            uri = mesh.get("filename", "")
+            try:
+                path = resolve_uri(uri, description.source.parent, description.packages)
+            except PackageNotFound as err:
+                raise MeshError(f"{description.source}: link '{link.get('name')}': mesh {uri}: {err}") from err
+            mesh.set("filename", str(check_mesh(path.resolve(), str(description.source), link.get("name"), uri)))
     robot.insert(0, etree.fromstring(f"<mujoco>{COMPILER}</mujoco>"))
     return etree.tostring(robot).decode(), friction
+
+
+def _number(text: str, what: str, description: RobotDescription) -> float:
+    try:
+        return float(text)
+    except ValueError as err:
+        raise DescriptionError(f"{description.source}: {what} is {text!r}, not a number") from err
 
 
 def _add_scene(spec: mujoco.MjSpec, world: WorldSettings, root: str) -> None:
@@ -115,17 +143,24 @@ def _add_actuators(spec: mujoco.MjSpec, description: RobotDescription) -> None:
 
 
 def build_model(description: RobotDescription, world: WorldSettings) -> BuiltModel:
+    """The MuJoCo model of ``description``; DescriptionError (MeshError for a mesh) says what
+    MuJoCo cannot take."""
     text, friction = _mujoco_urdf(description)
-    spec = mujoco.MjSpec.from_string(text)
+    try:
+        spec = mujoco.MjSpec.from_string(text)
+    except ValueError as err:
+        raise DescriptionError(f"{description.source}: MuJoCo cannot read the description: {err}") from err
     root = spec.body(description.root_link)
     root.add_freejoint()
+    for name in description.mimic_joints:
+        spec.joint(name).armature = max(spec.joint(name).armature, MIMIC_ARMATURE)
     _add_scene(spec, world, description.root_link)
 
     for geom in spec.geoms:
         if geom.name == GROUND or geom.contype == 0:
             continue
         geom.conaffinity = 0
-        geom.friction = [friction.get(geom.parent.name, 1.0), 0.005, 0.0001]
+        geom.friction = [min(friction.get(geom.parent.name, 1.0), world.ground_friction), 0.005, 0.0001]
         geom.priority = 1
 
     _add_actuators(spec, description)
@@ -135,7 +170,11 @@ def build_model(description: RobotDescription, world: WorldSettings) -> BuiltMod
         # MuJoCo cameras look along -z with +y up; REP 103 links look along +x with +z up.
         head_camera.add_camera(name="head_camera", xyaxes=[0, -1, 0, 0, 0, 1])
 
-    model = spec.compile()
+    try:
+        model = spec.compile()
+    except ValueError as err:
+        raise DescriptionError(f"{description.source}: MuJoCo cannot build the robot: "
+                               f"{' '.join(str(err).split())}") from err
     joint_ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, n) for n in description.joint_names]
     robot_geoms = [g for g in range(model.ngeom) if model.geom_priority[g] > 0]
     return BuiltModel(

@@ -4,7 +4,7 @@ This is what ``twin_sync`` does for every sample, free of ROS, so replay and tes
 the very same rules: physical names are mapped to the description's joints through a
 joint map; a sample with NaN/inf, unknown names, mismatched lengths or a stamp that does
 not move forward is rejected with the reason; accepted positions are clamped to the
-joint limits.
+joint limits. Mimic joints are left out of the commands (the simulator makes them follow).
 """
 
 from __future__ import annotations
@@ -170,6 +170,9 @@ class SampleGate:
         if layout is None:
             used, indices = self.joint_map.order(key)
             d = self.description
+            # Mimic joints are not commanded: the simulator holds them to the joints they follow.
+            commanded = np.array([d.joints[d.joint_names[i]].mimic is None for i in indices], dtype=bool)
+            used, indices = used[commanded], indices[commanded]
             layout = self._layouts[key] = _Layout(used, indices, d.lower[indices], d.upper[indices],
                                                   d.velocity_limit[indices], d.effort_limit[indices])
         return layout

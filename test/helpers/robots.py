@@ -96,3 +96,85 @@ def write_other_humanoid(directory: Path) -> tuple[Path, dict[str, Path]]:
     urdf = share / "urdf" / "other.urdf"
     urdf.write_text(other_humanoid_urdf())
     return urdf, {PACKAGE: share}
+
+
+FEATURES = ("ascii_stl", "dae_mesh", "scaled_mesh", "massless_fixed_child", "massless_moving_child",
+            "massless_root", "mimic_joint", "continuous_joint", "no_key_links")
+
+
+def _box(size: tuple[float, float, float]):
+    import trimesh
+
+    return trimesh.creation.box(extents=size)
+
+
+def write_dae_box(path: Path, size: tuple[float, float, float], unit: float) -> None:
+    """A Collada box whose vertices are in units of ``unit`` metres, declared by ``<unit meter>``
+    (gz-common scales by it)."""
+    from lxml import etree
+
+    path.write_bytes(_box(tuple(s / unit for s in size)).export(file_type="dae"))
+    tree = etree.parse(str(path))
+    namespace = tree.getroot().nsmap[None]
+    asset = tree.getroot().find(f"{{{namespace}}}asset")
+    asset.find(f"{{{namespace}}}up_axis").addprevious(etree.Element(f"{{{namespace}}}unit", meter=repr(unit),
+                                                                     name="unit"))
+    tree.write(str(path), xml_declaration=True, encoding="utf-8")
+
+
+def _edit(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def write_featured_humanoid(directory: Path, feature: str) -> tuple[Path, dict[str, Path]]:
+    """The other humanoid with one feature that once broke a command (see FEATURES): its head mesh
+    (0.16 x 0.16 x 0.18 m wherever it comes from) as ASCII STL, as DAE in millimetres or as a
+    unit box scaled by <mesh scale>; a camera frame without <inertial> fixed to the head; an
+    upper arm without one (refused); a massless base_link above the pelvis; the right wrist
+    mimicking the left; continuous wrists without <limit>; or joint names that say nothing."""
+    if feature not in FEATURES:
+        raise ValueError(f"unknown feature {feature!r} (known: {', '.join(FEATURES)})")
+    urdf, packages = write_other_humanoid(directory)
+    meshes = packages[PACKAGE] / "meshes"
+    text = urdf.read_text()
+    head = f"package://{PACKAGE}/meshes/head.stl"
+    if feature == "ascii_stl":
+        (meshes / "head_ascii.stl").write_text(_box((0.16, 0.16, 0.18)).export(file_type="stl_ascii"))
+        text = _edit(text, head, f"package://{PACKAGE}/meshes/head_ascii.stl")
+    elif feature == "dae_mesh":
+        write_dae_box(meshes / "head.dae", (0.16, 0.16, 0.18), 0.001)
+        text = _edit(text, head, f"package://{PACKAGE}/meshes/head.dae")
+    elif feature == "scaled_mesh":
+        write_stl_box(meshes / "unit.stl", (1.0, 1.0, 1.0))
+        text = _edit(text, f'<mesh filename="{head}"/>',
+                     f'<mesh filename="package://{PACKAGE}/meshes/unit.stl" scale="0.16 0.16 0.18"/>')
+    elif feature == "massless_fixed_child":
+        text = _edit(text, "</robot>", '<link name="camera_frame"/>\n<joint name="camera_joint" type="fixed">'
+                     '<parent link="Skull"/><child link="camera_frame"/><origin xyz="0.08 0 0.1"/></joint>\n</robot>')
+    elif feature == "massless_moving_child":
+        start = text.index('<link name="LHumerus">')
+        inertial = text.index("<inertial>", start)
+        text = text[:inertial] + text[text.index("</inertial>", inertial) + len("</inertial>"):]
+    elif feature == "massless_root":
+        text = _edit(text, '<robot name="other">', '<robot name="other">\n<link name="base_link"/>\n'
+                     '<joint name="base_fixed" type="fixed"><parent link="base_link"/><child link="Pelvis"/></joint>')
+    elif feature == "mimic_joint":
+        start = text.index('<joint name="RWristYaw"')
+        end = text.index("</joint>", start)
+        text = text[:end] + '<mimic joint="LWristYaw" multiplier="-1.0" offset="0.1"/>' + text[end:]
+    elif feature == "continuous_joint":
+        for side in ("L", "R"):
+            start = text.index(f'<joint name="{side}WristYaw" type="revolute">')
+            end = text.index("</joint>", start)
+            joint = text[start:end].replace('type="revolute"', 'type="continuous"')
+            joint = joint[:joint.index("<limit")] + joint[joint.index("/>", joint.index("<limit")) + 2:]
+            text = text[:start] + joint + text[end:]
+    elif feature == "no_key_links":
+        import re
+
+        names = re.findall(r'<joint name="([^"]+)" type="revolute"', text)
+        for k, name in enumerate(names):
+            text = text.replace(f'"{name}"', f'"j{k + 1}"')
+    urdf.write_text(text)
+    return urdf, packages
