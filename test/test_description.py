@@ -152,7 +152,7 @@ def _gazebo_joint_order(urdf: Path) -> list[str]:
     return [joint.get("name") for joint in etree.fromstring(result.stdout.encode()).iter("joint")]
 
 
-@pytest.mark.parametrize("variant", ["bundled", "lumped", "unlumped", "massless", "user"])
+@pytest.mark.parametrize("variant", ["bundled", "lumped", "unlumped", "massless", "massless_root", "user"])
 def test_model_joints_are_those_of_gazebos_urdf_conversion(variant, humanoid, other_humanoid, tmp_path):
     text = humanoid.urdf
     if variant == "lumped":  # no preserveFixedJoint: the fixed frames merge into their parents
@@ -162,6 +162,12 @@ def test_model_joints_are_those_of_gazebos_urdf_conversion(variant, humanoid, ot
                         r"\1<disableFixedJointLumping>true</disableFixedJointLumping>")
     elif variant == "massless":  # a thigh without mass: Gazebo drops it and the leg below it
         text = _without(text, r'(<link name="l_thigh_link">\s*)<inertial>.*?</inertial>', r"\1")
+    elif variant == "massless_root":  # massless root -> fixed -> body (JVRC-1, NAO): the lumped body has mass
+        root = humanoid.root_link
+        link = f'<link name="{root}">'
+        assert text.count(link) == 1
+        text = text.replace(link, '<link name="origin_link"/><joint name="origin_fixed" type="fixed">'
+                            f'<parent link="origin_link"/><child link="{root}"/></joint>' + link)
     elif variant == "user":
         urdf, packages = other_humanoid
         text = load_description(urdf, packages=packages).urdf
@@ -176,6 +182,7 @@ def test_model_joints_are_those_of_gazebos_urdf_conversion(variant, humanoid, ot
         return
     description = parse_description(text, path)
     assert description.model_joints == tuple(_gazebo_joint_order(path))
+    assert set(description.joint_names) <= set(description.model_joints)
 
 
 def test_joint_state_publisher_publishes_exactly_the_actuated_joints(humanoid, tmp_path):

@@ -10,7 +10,14 @@ from helpers.recordings import emulated, joint_state, odometry, raw_messages, to
 from mcap.reader import make_reader
 from rosbags.rosbag2 import Reader, StoragePlugin
 
-from digital_twin_gz.recording import RecordingError, list_topics, read_physical, stream_physical, typestore
+from digital_twin_gz.recording import (
+    RecordingError,
+    joint_batch,
+    list_topics,
+    read_physical,
+    stream_physical,
+    typestore,
+)
 from digital_twin_gz.twin import JointMap
 
 TOPICS = {"/physical/joint_states": "sensor_msgs/msg/JointState", "/physical/odom": "nav_msgs/msg/Odometry"}
@@ -259,3 +266,17 @@ def test_messages_that_do_not_decode_are_skipped_with_a_warning(description, tmp
     assert len(physical.joints) == 3 and len(physical.base) == 3
     assert any("1 messages on /physical/joint_states that do not decode" in w for w in physical.warnings)
     assert any("1 messages on /physical/odom that do not decode" in w for w in physical.warnings)
+
+
+def test_a_joint_state_that_names_no_joint_is_left_out(description):
+    """Gazebo publishes an empty JointState when its JointStatePublisher finds none of the joints
+    it was given: gap_monitor leaves such messages out instead of failing on them."""
+    names = list(description.joint_names)
+    q = description.default_positions
+    empty = [joint_state(k, [], []) for k in (1, 2)]
+    messages = [joint_state(0, names, q), *empty, joint_state(3, names, q + 0.1)]
+    datas = [bytes(typestore().serialize_cdr(m, m.__msgtype__)) for m in messages]
+    batch = joint_batch(datas, JointMap(description), q)
+    assert not batch.errors and batch.usable.tolist() == [True, False, False, True]
+    assert np.array_equal(batch.positions, np.array([q, q + 0.1]))
+    assert len(joint_batch(datas[1:3], JointMap(description), q).positions) == 0

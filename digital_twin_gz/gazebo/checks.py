@@ -124,6 +124,11 @@ def joint_state_problem(description: RobotDescription) -> str | None:
     """What is wrong with the joint states Gazebo would publish for the description, if anything:
     joints the twin does not know make gap_monitor refuse every virtual sample."""
     unknown = [j for j in description.published_joints if j not in description.joint_names]
+    unpublished = [j for j in description.joint_names if j not in description.published_joints]
+    if unpublished:
+        return (f"gz-sim's JointStatePublisher would not publish {len(unpublished)} of the "
+                f"{len(description.joint_names)} actuated joints: {', '.join(unpublished)} (not in its <joint_name> "
+                "list, or dropped by the URDF->SDF conversion); gap_monitor cannot measure them")
     if not unknown:
         return None
     return (f"gz-sim's JointStatePublisher would publish joints the twin does not know: {', '.join(unknown)} "

@@ -38,8 +38,9 @@ class JointBatch:
 
 
 def joint_batch(datas: list[bytes], joint_map: JointMap, before: np.ndarray) -> JointBatch:
-    """JointState messages (CDR bytes) as joint vectors. Messages that do not decode, whose
-    position count differs from their names, or whose names do not fit the robot are left out."""
+    """JointState messages (CDR bytes) as joint vectors. Messages that do not decode, that name
+    no joint, whose position count differs from their names, or whose names do not fit the
+    robot are left out."""
     n = len(joint_map.joint_names)
     count = len(datas)
     positions = np.full((count, n), np.nan)
@@ -50,7 +51,7 @@ def joint_batch(datas: list[bytes], joint_map: JointMap, before: np.ndarray) -> 
     usable = np.zeros(count, dtype=bool)
     errors: list[SampleError] = []
     for block in decode_joint_states(datas):
-        if block.positions.shape[1] != len(block.names):
+        if not block.names or block.positions.shape[1] != len(block.names):
             continue
         try:
             used, index = joint_map.order(block.names)

@@ -149,6 +149,8 @@ def decode_joint_states(datas: list[bytes]) -> list[JointBlock]:
         if not same.all():
             block = np.ascontiguousarray(block[same])
         arrays = [doubles(block, at, n) if n else None for at, n in zip(offsets, counts)]
+        if arrays[0] is None:  # positions are never optional: a message without any has (k, 0)
+            arrays[0] = np.empty((len(block), 0))
         decoded = JointBlock(names, rows[same], stamp_ns(block, stamp), *arrays)
         reference = joint_block(first, rows[0])
         if not (decoded.stamps_ns[0] == reference.stamps_ns[0]

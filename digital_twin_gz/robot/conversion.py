@@ -46,10 +46,19 @@ def model_joints(root: str, links: dict[str, Link], joints: dict[str, Joint], ke
         children.setdefault(joint.parent, []).append(joint)
     order: list[str] = []
 
+    def is_lumped(joint: Joint) -> bool:
+        return joint.type == "fixed" and joint.name not in kept_fixed
+
+    def body_mass(link: str) -> float:
+        """The mass of the body ``link`` becomes once its fixed children are lumped into it
+        (the conversion lumps first, then drops what has no mass: a massless ``base_link``
+        with the pelvis fixed to it is kept)."""
+        own = links[link].mass if links[link].has_inertial else 0.0
+        return own + sum(body_mass(j.child) for j in children.get(link, []) if is_lumped(j))
+
     def visit(link: str, parent_joint: Joint | None) -> None:
-        lumped = parent_joint is not None and parent_joint.type == "fixed" and parent_joint.name not in kept_fixed
-        massless = not links[link].has_inertial or links[link].mass <= 0
-        if massless and not lumped:
+        lumped = parent_joint is not None and is_lumped(parent_joint)
+        if not lumped and body_mass(link) <= 0:
             return  # "link[...] is not modeled in sdf", and neither is anything below it
         if parent_joint is not None and not lumped:
             order.append(parent_joint.name)
