@@ -53,6 +53,7 @@ def truth_recording(tmp_path_factory, description):
 
 
 @pytest.mark.slow
+@pytest.mark.ros
 def test_calibration_recovers_the_injected_physics_and_halves_the_held_out_gap(truth_recording, tmp_path):
     out = tmp_path / "calibration"
     result = cli("calibrate", str(truth_recording), "--params", "mass_scale,foot_friction", "--restarts", "2",
@@ -184,6 +185,7 @@ def test_calibrated_urdf_and_xacro_args_carry_the_physics_to_gazebo(description,
 
 
 @pytest.mark.slow
+@pytest.mark.ros
 def test_cli_calibrate_says_what_is_wrong(tmp_path, truth_recording):
     result = cli("calibrate", str(truth_recording), "--params", "mass_scale,stiffness")
     assert result.returncode == 2 and "unknown parameters ['stiffness']" in result.stderr

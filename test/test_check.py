@@ -14,7 +14,7 @@ from digital_twin_gz.gazebo.findings import FAILING
 from digital_twin_gz.robot import JSP_PLUGIN
 
 # Every test runs Gazebo's own tools (xacro, check_urdf, ign sdf) as processes.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
 @pytest.fixture(autouse=True)

@@ -153,6 +153,7 @@ def _gazebo_joint_order(urdf: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("variant", ["bundled", "lumped", "unlumped", "massless", "massless_root", "user"])
+@pytest.mark.ros
 def test_model_joints_are_those_of_gazebos_urdf_conversion(variant, humanoid, other_humanoid, tmp_path):
     text = humanoid.urdf
     if variant == "lumped":  # no preserveFixedJoint: the fixed frames merge into their parents

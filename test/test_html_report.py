@@ -53,6 +53,7 @@ def test_html_is_self_contained(report_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.ros
 def test_chromium_renders_the_plots_and_pictures(report_dir, tmp_path):
     image = screenshot(report_dir / "report.html", tmp_path / "page.png", 5200)
     assert image.shape[:2] == (5200, 1100)

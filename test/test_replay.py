@@ -80,6 +80,7 @@ def test_replay_while_reading_in_pieces_is_the_same_replay(recordings, descripti
 
 
 @pytest.mark.slow
+@pytest.mark.ros
 def test_cli_replay_writes_the_same_report_every_time(recordings, tmp_path):
     reports = []
     for name in ("a", "b"):
@@ -95,6 +96,7 @@ def test_cli_replay_writes_the_same_report_every_time(recordings, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.ros
 def test_cli_replay_says_what_is_wrong(recordings, tmp_path):
     result = cli("replay", str(recordings["nominal"]), "--joint-states", "/joint_states", "--out", str(tmp_path))
     assert result.returncode == 1

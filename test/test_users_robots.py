@@ -83,6 +83,7 @@ def tools():
 
 
 @pytest.mark.parametrize("feature", [f for f in FEATURES if f != "massless_moving_child"])
+@pytest.mark.ros
 def test_check_passes_every_feature_and_says_what_the_commands_use(tmp_path, tools, feature):
     _, _, package = featured(tmp_path, feature)
     result = cli("check", "--urdf", str(tmp_path / PACKAGE / "urdf" / "other.urdf"), *package)
@@ -103,6 +104,7 @@ def test_check_passes_every_feature_and_says_what_the_commands_use(tmp_path, too
         assert expected in " ".join(result.stderr.split())
 
 
+@pytest.mark.ros
 def test_a_massless_link_on_a_moving_joint_is_refused_with_the_fix(tmp_path, tools):
     urdf, _, package = featured(tmp_path, "massless_moving_child")
     message = ("link 'LHumerus' has no mass (no <inertial> with a mass) but the revolute joint 'LShoulderRoll'")
@@ -114,6 +116,7 @@ def test_a_massless_link_on_a_moving_joint_is_refused_with_the_fix(tmp_path, too
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.ros
 def test_line_numbers_are_those_of_the_users_file(tmp_path, tools):
     urdf, packages = write_other_humanoid(tmp_path)
     text = other_humanoid_urdf().replace('<limit lower="-0.4" upper="0.4" effort="60"', '<limit lower="0.4" '
@@ -170,6 +173,7 @@ def nameless(tmp_path):
     return urdf, packages, package, load_description(urdf, packages=packages)
 
 
+@pytest.mark.ros
 def test_without_recognisable_names_the_gap_is_base_and_joints(nameless, tmp_path):
     urdf, packages, package, description = nameless
     roles = load_roles(description)
@@ -197,6 +201,7 @@ def test_without_recognisable_names_the_gap_is_base_and_joints(nameless, tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.ros
 def test_calibration_without_key_links_fits_the_base(nameless, tmp_path):
     urdf, packages, package, description = nameless
     recording = tmp_path / "stand.mcap"
