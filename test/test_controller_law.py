@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers.stepping import play_step_by_step
 
 from digital_twin_gz.robot import parse_description
 from digital_twin_gz.sim import Simulator, Trajectory
@@ -228,13 +229,7 @@ def test_play_kicks_as_the_step_loop_does(tmp_path):
         if batch:
             reached, poses = sim.play(times, joints, positions, velocities, efforts)
         else:
-            reached, poses = np.empty(len(times)), []
-            for k, t in enumerate(times):
-                sim.step_to(t)
-                reached[k] = sim.time
-                poses.append(sim.pose().copy())
-                sim.hold(joints, positions[k], None if np.isnan(velocities[k]).all() else velocities[k], efforts[k])
-            poses = np.array(poses)
+            reached, poses = play_step_by_step(sim, times, joints, positions, velocities, efforts)
         sim.step(10)
         runs.append((reached, poses, np.concatenate([sim.data.qpos, sim.data.qvel])))
     for loop, batch in zip(*runs):

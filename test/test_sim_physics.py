@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers.stepping import play_step_by_step
 from scipy.integrate import solve_ivp
 from scipy.spatial.transform import Rotation
 
@@ -129,13 +130,7 @@ def test_play_is_step_pose_hold_row_by_row(humanoid):
         if batch:
             reached, poses = sim.play(times, joints, positions, velocities, efforts)
         else:
-            reached, poses = np.empty(len(times)), []
-            for k, t in enumerate(times):
-                sim.step_to(t)
-                reached[k] = sim.time
-                poses.append(sim.pose().copy())
-                sim.hold(joints, positions[k], velocities[k], efforts[k])
-            poses = np.array(poses)
+            reached, poses = play_step_by_step(sim, times, joints, positions, velocities, efforts)
         sim.step(10)
         runs.append((reached, poses, np.concatenate([sim.data.qpos, sim.data.qvel])))
     for loop, batch in zip(*runs):

@@ -170,10 +170,9 @@ def test_pause_resume_and_resync(twin, nodes, probe):
                    timeout=10, what="the resync confirmed by /virtual/odom")
 
 
-def test_a_resync_no_odometry_confirms_is_reported(nodes, probe):
-    sync = nodes("twin_sync", {"resync_on_start": False})  # no simulator: nothing on /virtual/odom
+def _resync_at_a_physical_pose(probe) -> Trigger.Response:
+    """Give twin_sync one physical base pose (the origin), then ask it to resync there."""
     odom = probe.node.create_publisher(convert.Odometry, "/physical/odom", STATE_QOS)
-    diagnostics = probe.collect(DiagnosticArray, "/diagnostics")
     client = probe.node.create_client(Trigger, "/twin_sync/resync")
     assert client.wait_for_service(timeout_sec=15)
     probe.wait_for(lambda: probe.node.count_subscribers("/physical/odom") >= 1, what="twin_sync subscribed")
@@ -183,7 +182,13 @@ def test_a_resync_no_odometry_confirms_is_reported(nodes, probe):
     probe.spin_for(0.5)
     future = client.call_async(Trigger.Request())
     probe.wait_for(future.done, timeout=10, what="resync response")
-    assert future.result().success  # requested; only the odometry can say it happened
+    return future.result()
+
+
+def test_a_resync_no_odometry_confirms_is_reported(nodes, probe):
+    sync = nodes("twin_sync", {"resync_on_start": False})  # no simulator: nothing on /virtual/odom
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics")
+    assert _resync_at_a_physical_pose(probe).success  # requested; only the odometry can say it happened
     probe.wait_for(lambda: any(kv.key == "resync" and kv.value == "not confirmed" for s in
                                _statuses(diagnostics, "twin_sync") for kv in s.values),
                    timeout=15, what="twin_sync to report the unconfirmed resync")
@@ -192,19 +197,10 @@ def test_a_resync_no_odometry_confirms_is_reported(nodes, probe):
 
 def test_resync_on_gazebo_without_bindings_says_what_is_missing(nodes, probe):
     sync = nodes("twin_sync", {"simulator": "gazebo", "resync_on_start": False})
-    odom = probe.node.create_publisher(convert.Odometry, "/physical/odom", STATE_QOS)
-    client = probe.node.create_client(Trigger, "/twin_sync/resync")
-    assert client.wait_for_service(timeout_sec=15)
-    probe.wait_for(lambda: probe.node.count_subscribers("/physical/odom") >= 1, what="twin_sync subscribed")
     state = load_description()
-    message = convert.Odometry()
-    message.pose.pose.orientation.w = 1.0
-    odom.publish(message)
-    probe.spin_for(0.5)
-    future = client.call_async(Trigger.Request())
-    probe.wait_for(future.done, timeout=10, what="resync response")
-    assert not future.result().success
-    assert "gz-transport" in future.result().message and "python3-gz-transport13" in future.result().message
+    response = _resync_at_a_physical_pose(probe)
+    assert not response.success
+    assert "gz-transport" in response.message and "python3-gz-transport13" in response.message
     assert sync.alive() and state.name == "humanoid"
 
 
