@@ -3,9 +3,12 @@
 What every twin process (embedded_sim, physical_emulator, twin_sync, gap_monitor, replay,
 check) pays before it runs: xacro/parse, derived gains, and the MuJoCo model with its meshes.
 The robot is generated here: 40 revolute joints, one mesh per link in the formats Gazebo reads
-(binary STL, ASCII STL, DAE in millimetres), 20480 faces each. Side by side in one run:
+(binary STL, ASCII STL, DAE in millimetres), 20480 faces each, every one also a collision mesh:
+a worst case for MuJoCo's compile, as every vertex of a sphere is on its convex hull. ``--urdf``
+measures a real robot instead (Unitree G1 with hands: 43 joints, 49 meshes).
+Side by side in one run, each stage timed in a fresh process, as every node pays it:
   cold      load_description + build_model, empty mesh cache (ASCII STL and DAE converted)
-  warm      the same again (converted meshes from the cache: what the second process pays)
+  warm      the same in the next process (converted meshes from the cache)
   mujoco    MuJoCo alone compiling the same model with every mesh already binary STL (the floor)
 Usage: .venv/bin/python bench/bench_description.py [--repeats 3] [--urdf FILE --package NAME=DIR ...]
 Prints a table and, last, one JSON line.
@@ -17,6 +20,8 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +34,7 @@ from digital_twin_gz.sim.builder import _mujoco_urdf, build_model
 
 BUDGET_S = 3.0
 FORMATS = ("stl", "stl_ascii", "dae")
+STAGES = ("cold", "warm", "mujoco")
 
 
 def _link(name: str, mesh: str, z: float) -> str:
@@ -94,43 +100,61 @@ def timed(function) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
+def _stage(stage: str, urdf: Path, packages: dict[str, Path], xacro_args: dict[str, str]) -> float:
+    """Seconds one fresh process spends on ``stage`` (MuJoCo keeps compiled meshes in memory,
+    so a second load in the same process would be cheaper than any node's)."""
+    world = load_world()
+    if stage == "mujoco":
+        text, _ = _mujoco_urdf(load_description(urdf, packages=packages, xacro_args=xacro_args))
+        return timed(lambda: mujoco.MjSpec.from_string(text).compile())[0]
+    return timed(lambda: build_model(load_description(urdf, packages=packages, xacro_args=xacro_args), world))[0]
+
+
+def _in_fresh_process(stage: str, cache: Path, argv: list[str]) -> float:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    done = subprocess.run([sys.executable, __file__, "--stage", stage, *argv], env=env, check=True,
+                          capture_output=True, text=True)
+    return float(done.stdout.split()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--urdf", type=Path, help="a robot of your own instead of the generated one")
     parser.add_argument("--package", action="append", default=[], help="NAME=DIR, repeatable")
     parser.add_argument("--xacro-arg", action="append", default=[], help="NAME:=VALUE, repeatable")
+    parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    world = load_world()
     packages = {k: Path(v) for k, v in (p.split("=", 1) for p in args.package)}
     xacro_args = dict(a.split(":=", 1) for a in args.xacro_arg)
-    walls: dict[str, list[float]] = {"cold": [], "warm": [], "mujoco": []}
+    if args.stage:
+        print(_stage(args.stage, args.urdf, packages, xacro_args))
+        return
+    walls: dict[str, list[float]] = {stage: [] for stage in STAGES}
     with tempfile.TemporaryDirectory() as tmp:
-        urdf = args.urdf or write_robot(Path(tmp) / "robot")
-
-        def load():
-            description = load_description(urdf, packages=packages, xacro_args=xacro_args)
-            return description, build_model(description, world)
-
+        urdf = (args.urdf or write_robot(Path(tmp) / "robot")).resolve()
+        argv = ["--urdf", str(urdf), *(f"--package={p}" for p in args.package),
+                *(f"--xacro-arg={a}" for a in args.xacro_arg)]
         for repeat in range(args.repeats):
-            os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / f"cache{repeat}")  # empty: every mesh converted
-            walls["cold"].append(timed(load)[0])
-            wall, (description, built) = timed(load)
-            walls["warm"].append(wall)
-            text, _ = _mujoco_urdf(description)  # every mesh now binary STL (or OBJ) for MuJoCo
-            walls["mujoco"].append(timed(lambda t=text: mujoco.MjSpec.from_string(t).compile())[0])
+            cache = Path(tmp) / f"cache{repeat}"  # empty: every mesh converted by the cold process
+            for stage in STAGES:
+                walls[stage].append(_in_fresh_process(stage, cache, argv))
+        os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache0")
+        description = load_description(urdf, packages=packages, xacro_args=xacro_args)
+        model = mujoco.MjSpec.from_string(_mujoco_urdf(description)[0]).compile()
     joints = len(description.joint_names)
-    print(f"{description.name}: {joints} joints, {built.model.nmesh} meshes, median of {args.repeats}")
+    faces = int(model.nmeshface)
+    print(f"{description.name}: {joints} joints, {model.nmesh} meshes, {faces} faces, median of {args.repeats}, "
+          "each stage in a fresh process")
     print(f"{'stage':<8} {'s':>7} {'vs mujoco':>10} {'of 3 s':>7}")
     floor = statistics.median(walls["mujoco"])
-    result = {"robot": description.name, "joints": joints, "meshes": int(built.model.nmesh)}
+    result = {"robot": description.name, "joints": joints, "meshes": int(model.nmesh), "faces": faces}
     for name, values in walls.items():
         wall = statistics.median(values)
         result[f"{name}_s"] = round(wall, 3)
         print(f"{name:<8} {wall:7.2f} {wall / floor:10.2f} {wall / BUDGET_S:7.2f}")
     result["warm_vs_mujoco"] = round(result["warm_s"] / result["mujoco_s"], 2)
     print(json.dumps(result))
-
 
 if __name__ == "__main__":
     main()
