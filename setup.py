@@ -79,6 +79,7 @@ setup(
             "twin_sync = digital_twin_gz.nodes.twin_sync:main",
             "gap_monitor = digital_twin_gz.nodes.gap_monitor:main",
             "physical_emulator = digital_twin_gz.nodes.physical_emulator:main",
+            "twin_container = digital_twin_gz.nodes.container:main",
         ],
     },
 )

@@ -1,4 +1,5 @@
-"""The same nominal demo on an idle machine and beside ``stress-ng --cpu 2``, side by side in one run.
+"""The same nominal demo on an idle machine and beside ``stress-ng --cpu 2``, with the twin's nodes in
+separate processes and in one (``--one-process``), side by side in one run.
 
 Lockstep's promise is that the answer does not depend on the load: a busy machine makes the
 twin lag, it does not make it drop samples or change its result. For each condition the
@@ -6,9 +7,10 @@ bench runs ``digital-twin-gz demo --profile nominal`` (the same physics on both 
 gap is the twin's own artefact) and reads its report.json: the share of virtual samples paired,
 the base RMS gap, the measurement's lag behind the physical clock, the holes in the streams;
 and from each node's log the CPU time it used, per physical sample. "idle" is whatever else
-runs on this shared machine; the stress condition adds two CPU hogs (Debian's stress-ng).
+runs on this shared machine; the stress condition adds two CPU hogs (Debian's stress-ng). In one
+process (twin_container) the CPU is the container's, all three nodes; "total" sums every process.
 Usage: .venv/bin/python bench/bench_load.py [--duration 20] [--repeat 1]
-The last line is one JSON object: condition -> figures.
+The last line is one JSON object: "condition, layout" -> figures.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from digital_twin_gz.nodes.common import CPU_LOG
 from digital_twin_gz.run import TwinOptions, run_demo
 
 CONDITIONS = ("idle", "stress-ng --cpu 2")
-NODES = ("physical_emulator", "embedded_sim", "twin_sync", "gap_monitor")
+LAYOUTS = ("separate", "one process")
 
 
 def _cpu_seconds(log: Path) -> float | None:
@@ -35,12 +37,14 @@ def _cpu_seconds(log: Path) -> float | None:
     return float(found[-1]) if found else None
 
 
-def _demo(out: Path, duration: float, console: Console) -> dict:
-    result = run_demo(TwinOptions(profile="nominal", motion="tour", out_dir=str(out)), duration, console)
+def _demo(out: Path, duration: float, one_process: bool, console: Console) -> dict:
+    options = TwinOptions(profile="nominal", motion="tour", out_dir=str(out), one_process=one_process)
+    result = run_demo(options, duration, console)
     report = result.report
     samples, transport = report["samples"], report["transport"]
     physical = max(samples["physical_joints"], 1)
-    cpu = {name: _cpu_seconds(result.logs[name]) for name in NODES}
+    cpu = {name: _cpu_seconds(log) for name, log in result.logs.items()}
+    cpu["total"] = sum(v for v in cpu.values() if v is not None)
     return {
         "duration_s": report["duration_s"],
         "paired_pct": 100.0 * samples["paired"] / max(samples["virtual_joints"], 1),
@@ -61,29 +65,31 @@ def main() -> None:
     if stress is None:
         raise SystemExit("stress-ng is not installed: apt-get install stress-ng (bash .ci/setup --test does)")
     console = Console(stderr=True, quiet=True)
-    results: dict[str, list[dict]] = {c: [] for c in CONDITIONS}
+    results: dict[str, list[dict]] = {f"{c}, {layout}": [] for c in CONDITIONS for layout in LAYOUTS}
     with tempfile.TemporaryDirectory(prefix="bench_load-") as scratch:
         for round_ in range(args.repeat):
             for condition in CONDITIONS:
                 hog = None
                 if condition != "idle":
-                    hog = subprocess.Popen([stress, "--cpu", "2", "--timeout", f"{int(args.duration * 10)}s"],
+                    hog = subprocess.Popen([stress, "--cpu", "2", "--timeout", f"{int(args.duration * 20)}s"],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 try:
-                    out = Path(scratch) / f"{round_}-{condition.split()[0]}"
-                    results[condition].append(_demo(out, args.duration, console))
+                    for layout in LAYOUTS:
+                        out = Path(scratch) / f"{round_}-{condition.split()[0]}-{layout.split()[0]}"
+                        results[f"{condition}, {layout}"].append(
+                            _demo(out, args.duration, layout == "one process", console))
                 finally:
                     if hog is not None:
                         hog.terminate()
                         hog.wait()
-    print(f"{'condition':<18} {'paired %':>8} {'rms mm':>7} {'lag p95 s':>9} {'missing p/v':>11}  CPU us/sample "
-          f"({', '.join(NODES)})")
+    print(f"{'condition, layout':<32} {'paired %':>8} {'rms mm':>7} {'lag p95 s':>9} {'missing p/v':>11}  "
+          "CPU us/sample")
     for condition, runs in results.items():
         for r in runs:
             lag = r["lag_s"]["p95"] if r["lag_s"] else float("nan")
             missing = f"{r['missing']['physical_joints']}/{r['missing']['virtual_joints']}"
-            cpu = ", ".join("-" if v is None else f"{v:.0f}" for v in r["cpu_us_per_sample"].values())
-            print(f"{condition:<18} {r['paired_pct']:8.2f} {r['base_rms_mm']:7.3f} {lag:9.2f} {missing:>11}  {cpu}")
+            cpu = ", ".join(f"{n} {'-' if v is None else f'{v:.0f}'}" for n, v in r["cpu_us_per_sample"].items())
+            print(f"{condition:<32} {r['paired_pct']:8.2f} {r['base_rms_mm']:7.3f} {lag:9.2f} {missing:>11}  {cpu}")
     print(json.dumps({"bench": "bench_load", "duration_s": args.duration, "conditions": results}))
 
 

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import BIN, REPO
 from lxml import etree
 
@@ -25,6 +26,7 @@ from digital_twin_gz.gazebo import bridge, checks, control
 from digital_twin_gz.nodes.common import PHYSICAL_JOINT_STATES, PHYSICAL_ODOM
 from digital_twin_gz.robot import JSP_PLUGIN, load_description, load_world, params_file
 from digital_twin_gz.run import (
+    CONTAINER,
     LAUNCH_ARGUMENTS,
     LAUNCH_MODES,
     PACKAGE,
@@ -35,6 +37,7 @@ from digital_twin_gz.run import (
     bridge_file_for,
     gazebo_setup,
     gz_sim_version,
+    in_one_process,
     launch_arguments,
     launch_options,
     simulator_of,
@@ -227,6 +230,31 @@ def test_launch_arguments_mean_what_the_nodes_read():
             launch_options(simulator, values)
 
 
+def test_one_process_holds_the_twins_nodes_each_with_its_own_parameters():
+    options = launch_options("embedded", {"one_process": "true", "out_dir": "/tmp/r", "pacing": "realtime",
+                                          "physical_joint_states": "/joint_states", "packages": "a=/x b=/y"})
+    assert options.one_process
+    specs = twin_nodes(options)
+    base = yaml.safe_load(params_file().read_text())
+    processes, params = in_one_process(specs, base)
+    assert [p.name for p in processes] == [CONTAINER, "physical_emulator"]
+    container = processes[0]
+    # Start order kept; the physical robot stays a process of its own, as the robot would.
+    assert container.arguments == ("embedded_sim", "gap_monitor", "twin_sync") and container.parameters == {}
+    assert container.remappings == ((PHYSICAL_JOINT_STATES, "/joint_states"),)
+    # Each node's parameters in its own section, on top of twin.yaml's (-p would reach every node).
+    sections = {name: section["ros__parameters"] for name, section in params.items()}
+    assert sections["gap_monitor"]["out_dir"] == "/tmp/r" and "out_dir" not in sections["embedded_sim"]
+    assert sections["embedded_sim"]["pacing"] == "realtime" and sections["embedded_sim"]["state_rate"] == 500.0
+    assert sections["twin_sync"] == {**base["twin_sync"]["ros__parameters"], "simulator": "embedded",
+                                     "packages": ["a=/x", "b=/y"]}
+    assert base["embedded_sim"]["ros__parameters"]["pacing"] == "lockstep"  # twin.yaml itself untouched
+    # rcl's parser refuses YAML aliases, which shared list values (packages) would become.
+    assert "&id" not in yaml.safe_dump(params) and sections["gap_monitor"]["packages"] == ["a=/x", "b=/y"]
+    for spec in processes:
+        assert spec.executable in console_scripts()
+
+
 def test_gazebo_launches_pass_the_bridge_file_check_validates(tmp_path):
     before = os.environ.get("AMENT_PREFIX_PATH")
     setup = gazebo_setup(launch_options("gazebo", {"out_dir": str(tmp_path)}))
@@ -376,4 +404,10 @@ def test_the_demo_starts_the_embedded_launch_graph(tmp_path):
     for argv in started.values():
         script = next(i for i, arg in enumerate(argv) if Path(arg).parent == BIN and Path(arg).name in scripts)
         by_executable[Path(argv[script]).name] = argv[script + 1:]
-    assert by_executable == {spec.executable: spec.ros_args(params_file()) for spec in twin_nodes(expected)}
+    # The twin's nodes in one process by default, given their parameters in a params file of sections.
+    specs, params = in_one_process(twin_nodes(expected), yaml.safe_load(params_file().read_text()))
+    container = out / "logs" / f"{CONTAINER}.yaml"
+    assert yaml.safe_load(container.read_text()) == params
+    assert by_executable == {spec.executable: [*spec.arguments, *spec.ros_args(container if spec.arguments
+                                                                              else params_file())]
+                             for spec in specs}

@@ -159,3 +159,39 @@ def test_a_resync_is_confirmed_by_the_odometry_that_follows_not_by_the_request()
     assert not watch.expired(11.9) and watch.expired(12.1) and watch.state == "not confirmed"
     assert not watch.confirms(target, level)  # too late: it stays not confirmed
 
+
+
+def test_one_sample_at_a_time_is_the_batch_one_row_at_a_time(description):
+    """twin_sync's accept and replay's accept_many are one rule set: the same stream through
+    both gives the same commands, clamps and rejections."""
+    rng = np.random.default_rng(7)
+    names = list(description.joint_names)
+    n = len(names)
+    stamps = np.cumsum(rng.choice([0.002, -0.004, 0.0], size=200, p=[0.85, 0.1, 0.05])) + 1.0
+    stamps[17] = np.nan
+    positions = description.default_positions + rng.normal(0.0, 0.8, size=(200, n))  # some past the limits
+    positions[40, 5] = np.inf
+    velocities = rng.normal(0.0, 8.0, size=(200, n))
+    velocities[60, 2] = np.nan  # that row then carries no velocity targets
+    efforts = rng.normal(0.0, 50.0, size=(200, n))
+    one, batch = SampleGate(description, JointMap(description)), SampleGate(description, JointMap(description))
+    commands = []
+    for k in range(200):
+        try:
+            commands.append((k, one.accept(float(stamps[k]), names, positions[k], velocities[k], efforts[k])))
+        except SampleError:
+            pass
+    many = batch.accept_many(stamps, names, positions, velocities, efforts)
+    assert [k for k, _ in commands] == many.rows.tolist()
+    assert one.rejected == batch.rejected and one.accepted == batch.accepted == len(many)
+    assert set(one.rejected) == {"out_of_order", "bad_stamp", "not_finite"}
+    for row, (_, command) in enumerate(commands):
+        assert np.array_equal(command.positions, many.positions[row])
+        moved = tuple(description.joint_names[i] for i in many.joint_index[many.clamped[row]])
+        assert command.clamped == moved
+        for single, rows, has in ((command.velocities, many.velocities, many.has_velocities),
+                                  (command.efforts, many.efforts, many.has_efforts)):
+            assert (single is not None) == has[row]
+            if single is not None:
+                assert np.array_equal(single, rows[row])
+    assert any(c.clamped for _, c in commands) and any(c.velocities is None for _, c in commands)

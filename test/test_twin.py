@@ -222,3 +222,21 @@ def test_demo_runs_a_users_humanoid_and_names_missing_roles(other_humanoid, tmp_
     assert report["robot"] == "other"
     assert "Spine1" in report["per_joint_position_error_rad"]
     assert report["base_position_error_m"]["max"] < 0.05
+
+
+def test_the_twin_in_separate_processes_measures_as_in_one(tmp_path):
+    """--separate-processes: the simulator, twin_sync and gap_monitor one process each, as the
+    default holds them in one (twin_container); lockstep pairs every sample either way, and
+    nominal physics gives no gap."""
+    out = tmp_path / "separate"
+    result = cli("demo", "--separate-processes", "--duration", "8", "--profile", "nominal", "--motion", "stand",
+                 "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((out / "report.json").read_text())
+    samples, transport = report["samples"], report["transport"]
+    assert samples["paired"] >= samples["virtual_joints"] - 5 and samples["virtual_joints"] > 2000
+    assert transport["unpaired"] <= 5 and sum(transport["rejected"].values()) == 0
+    assert report["base_position_error_m"]["max"] < 0.005
+    logs = {path.name.split("-")[0]: path.read_text() for path in (out / "logs").glob("*.log")}
+    assert set(logs) == {"embedded_sim", "twin_sync", "gap_monitor", "physical_emulator"}
+    assert all(log.count("CPU time used") == 1 for log in logs.values())

@@ -48,13 +48,19 @@ def demo(
         help="Also record the physical, virtual and gap topics into this MCAP file (ROS 2 profile: opens in "
              "Foxglove, plays with ros2 bag play, replays with digital-twin-gz replay).")] = None,
     virtual_profile: VirtualProfileOption = None,
+    one_process: Annotated[bool, typer.Option(
+        "--one-process/--separate-processes",
+        help="Run the simulator, twin_sync and gap_monitor in one process on one executor (twin_container, "
+             "like a ROS component container; the default, 0.6x the CPU) or one process each; the physical "
+             "robot is always a process of its own. The README gives both figures.")] = True,
 ) -> None:
     """Run the whole twin on the embedded simulator and print the reality gap.
 
     Starts the emulated physical robot (physical_emulator), the embedded simulator
-    (embedded_sim), twin_sync and gap_monitor as separate processes on a private ROS 2
-    domain with localhost discovery, shows the gap live, stops them with Ctrl-C after
-    --duration seconds, prints the summary table and leaves report.json and report.html in --out.
+    (embedded_sim), twin_sync and gap_monitor (the last three in one process, or one each with
+    --separate-processes) on a private ROS 2 domain with localhost discovery, shows the gap
+    live, stops them with Ctrl-C after --duration seconds, prints the summary table and leaves
+    report.json and report.html in --out.
     Exits 1 with the reason if a node died or no sample was paired, 2 on bad options.
     """
     from digital_twin_gz.run import DemoError, TwinOptions, run_demo
@@ -65,7 +71,7 @@ def demo(
     if virtual_profile is not None:
         load_virtual_profile(virtual_profile)
     options = TwinOptions(
-        profile=profile, motion=motion, out_dir=str(out), gui=gui, pacing=pacing,
+        profile=profile, motion=motion, out_dir=str(out), gui=gui, pacing=pacing, one_process=one_process,
         urdf=str(urdf.resolve()) if urdf else "",
         xacro_args=tuple(f"{k}:={v}" for k, v in xacro_args.items()),
         packages=tuple(f"{k}={v}" for k, v in packages.items()),

@@ -26,6 +26,7 @@ SPIN_TIMEOUT_S = 0.2
 STATE_QOS = QoSProfile(depth=20000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 # For consumers that need only the newest state (teleop, a resync's base pose): a backlog is stale.
 LATEST_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+TAKE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 # The physical side of the twin. Point the twin at a real robot by remapping these
 # (``--ros-args -r /physical/joint_states:=/joint_states``), not by editing code.
@@ -36,6 +37,36 @@ PHYSICAL_COMMANDS = "/physical/joint_commands"
 SET_BASE_POSE = "/virtual/set_base_pose"
 RESET = "/virtual/reset"
 DIAGNOSTICS = "/diagnostics"
+
+
+class LatestMessage:
+    """The newest message on a topic, serialized, taken when asked instead of handed to a callback.
+
+    A node that needs only the latest of a 500 Hz stream (twin_sync's base poses, for a resync)
+    would pay a callback for every message: ~60 us of CPU each, measured here. This subscription
+    lives on a side node that no executor spins, so its messages wait in a history of one until
+    taken: ~30 us each, Fast DDS's own receiving (``bench/bench_sync.py`` measures both nodes).
+    """
+
+    def __init__(self, node: Node, msg_type: type, topic: str) -> None:
+        side = getattr(node, "_latest_side_node", None)
+        if side is None:
+            side = node._latest_side_node = Node(f"{node.get_name()}_latest", context=node.context,
+                                                 namespace=node.get_namespace())
+        self.topic = topic
+        self._msg_type = msg_type
+        self._subscription = side.create_subscription(msg_type, topic, _never_called, TAKE_QOS, raw=True)
+
+    def take(self) -> bytes | None:
+        """The newest message since the last take, None if none came."""
+        newest = None
+        while (taken := self._subscription.handle.take_message(self._msg_type, True)) is not None:
+            newest = taken[0]
+        return newest
+
+
+def _never_called(_data: bytes) -> None:
+    raise AssertionError("a LatestMessage subscription is taken from, never spun")
 
 
 def declare_strings(node: Node, name: str) -> list[str]:
@@ -61,8 +92,13 @@ def declare_robot(node: Node) -> tuple[RobotDescription, WorldSettings, bridge.V
 
 
 def run(node_class: type[Node], args: list[str] | None = None) -> Node:
-    """Spin a node on rclpy's EventsExecutor until Ctrl-C or SIGTERM, then let it take what is
-    queued for it and shut down.
+    """Spin one node in this process (see :func:`run_nodes`)."""
+    return run_nodes([node_class], args)[0]
+
+
+def run_nodes(node_classes: list[type[Node]], args: list[str] | None = None) -> list[Node]:
+    """Spin nodes on one rclpy EventsExecutor until Ctrl-C or SIGTERM, then let them take what
+    is queued for them and finish in the order given (along the data flow), then shut down.
 
     EventsExecutor costs a fifth of the SingleThreadedExecutor per message (~70 against ~310 us
     for a 27-joint JointState, measured here). In these wheels its ``spin()`` and a
@@ -70,7 +106,8 @@ def run(node_class: type[Node], args: list[str] | None = None) -> Node:
     signals, so the loop spins with a timeout on a future that the signal handler completes.
     The signals only complete that future: rclpy's own handler shuts the context down under
     the executor's feet, and a signal landing while a message is taken then surfaces as an
-    arbitrary RuntimeError instead of a clean exit.
+    arbitrary RuntimeError instead of a clean exit. Several nodes share the process as in a
+    ROS component container (``twin_container``); each reads its own section of the params file.
     """
     import signal
     import time
@@ -89,33 +126,39 @@ def run(node_class: type[Node], args: list[str] | None = None) -> Node:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    node = node_class()
+    nodes = []
     executor = EventsExecutor()
-    executor.add_node(node)
     try:
+        for node_class in node_classes:
+            nodes.append(node_class())
+            executor.add_node(nodes[-1])
         while not stop.done():
             executor.spin_until_future_complete(stop, timeout_sec=SPIN_TIMEOUT_S)
-        _drain(executor, node)
+        _drain(executor, nodes)
     finally:
-        finish = getattr(node, "finish", None)
-        if finish is not None:
-            finish()
-        node.get_logger().info(f"{CPU_LOG} {time.process_time():.3f} s")
+        for node in nodes:
+            finish = getattr(node, "finish", None)
+            if finish is not None:
+                finish()
+        if nodes:
+            nodes[-1].get_logger().info(f"{CPU_LOG} {time.process_time():.3f} s")
         executor.shutdown()
-        node.destroy_node()
+        for node in nodes:
+            node.destroy_node()
         rclpy.shutdown()
-    return node
+    return nodes
 
 
-def _drain(executor, node: Node) -> None:
+def _drain(executor, nodes: list[Node]) -> None:
     """Take the messages already queued before finishing (timers stopped), until none comes
     for QUIET_S or DRAIN_LIMIT_S have passed. On a busy machine a node runs behind its input:
     gap_monitor was 2 s behind in a 500 Hz demo on 2 cores, and without this the report and
     the recording lost that tail."""
     import time
 
-    for timer in node.timers:
-        timer.cancel()
+    for node in nodes:
+        for timer in node.timers:
+            timer.cancel()
     end = time.monotonic() + DRAIN_LIMIT_S
     while time.monotonic() < end:
         started = time.monotonic()

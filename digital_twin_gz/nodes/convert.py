@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -17,9 +20,20 @@ from digital_twin_gz.sim import RobotState, Trajectory, TrajectoryError
 from digital_twin_gz.twin import JointMap, SampleError
 
 
-def to_time(seconds: float) -> Time:
+def split_seconds(seconds: float) -> tuple[int, int]:
+    """(sec, nanosec) of a stamp in seconds, as builtin_interfaces/Time holds it."""
     sec = int(np.floor(seconds))
-    return Time(sec=sec, nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
+    return sec, min(int(round((seconds - sec) * 1e9)), 999_999_999)
+
+
+def to_nanoseconds(seconds: float) -> int:
+    sec, nanosec = split_seconds(seconds)
+    return sec * 1_000_000_000 + nanosec
+
+
+def to_time(seconds: float) -> Time:
+    sec, nanosec = split_seconds(seconds)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def to_duration(seconds: float) -> Duration:
@@ -46,6 +60,18 @@ def joint_positions(msg: JointState, joint_map: JointMap, fill: np.ndarray) -> n
     if not np.isfinite(vector).all():
         raise SampleError("nan", "NaN or inf")
     return vector
+
+
+def decoder(msg_type: type) -> Callable[[bytes], object | None]:
+    """Serialized ``msg_type`` to a message, None for bytes that are not one."""
+
+    def decode(data: bytes):
+        try:
+            return deserialize_message(data, msg_type)
+        except Exception:  # rclpy raises several kinds for bytes that are not the type
+            return None
+
+    return decode
 
 
 def clock(seconds: float) -> Clock:

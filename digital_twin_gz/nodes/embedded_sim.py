@@ -15,12 +15,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import replace
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
+from rclpy.serialization import serialize_message
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
@@ -29,8 +29,9 @@ from trajectory_msgs.msg import JointTrajectory
 from digital_twin_gz.emulator import apply_physics, foot_links, load_profile
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import RESET, SET_BASE_POSE, STATE_QOS, declare_robot, run
+from digital_twin_gz.recording import cdr
 from digital_twin_gz.robot import load_roles
-from digital_twin_gz.sim import Simulator, TrajectoryError
+from digital_twin_gz.sim import Simulator, Trajectory, TrajectoryError
 from digital_twin_gz.sim.timebase import SimClock
 
 PACINGS = ("realtime", "lockstep")
@@ -73,7 +74,12 @@ class EmbeddedSim(Node):
         self.pub_clock = self.create_publisher(Clock, topics.clock, 10)
         self.pub_joints = self.create_publisher(JointState, topics.joint_states, STATE_QOS)
         self.pub_odom = self.create_publisher(Odometry, topics.odom, STATE_QOS)
-        self.create_subscription(JointTrajectory, topics.joint_trajectory, self.on_trajectory, STATE_QOS)
+        # The hot path in and out as bytes: trajectories read out of their CDR, states written
+        # into templates (recording.cdr), a fraction of rclpy's message objects both ways.
+        self.trajectories = cdr.Reader(convert.decoder(JointTrajectory), cdr.trajectory_layout)
+        self._plans: dict[cdr.Layout, tuple[np.ndarray, np.ndarray] | None] = {}
+        self._writers = self._state_writers(len(self.published))
+        self.create_subscription(JointTrajectory, topics.joint_trajectory, self.on_trajectory, STATE_QOS, raw=True)
         self.create_subscription(PoseStamped, SET_BASE_POSE, self.on_set_base_pose, 10)
         self.create_service(Trigger, RESET, self.on_reset)
         self.state_period = 1.0 / rate
@@ -95,18 +101,31 @@ class EmbeddedSim(Node):
 
         return SimViewer(self, self.sim, self.lock, ghost_topics)
 
+    def _state_writers(self, count: int) -> dict[str, cdr.Writer]:
+        """Templates of the three state messages, serialized once with this robot's names and frames."""
+        zeros = np.zeros(count)
+        state = self.sim.state()
+        messages = {"clock": (convert.clock(0.0), cdr.clock_layout),
+                    "joints": (convert.joint_state(0.0, self.published, zeros, zeros, zeros), cdr.joint_state_layout),
+                    "odom": (convert.odometry(0.0, state, self.odom_frame, self.base_frame), cdr.odometry_layout)}
+        writers = {}
+        for name, (msg, layout_of) in messages.items():
+            template = serialize_message(msg)
+            writers[name] = cdr.Writer(template, layout_of(template, msg))
+        return writers
+
     def publish_state(self) -> None:
         state = self.sim.state()
-        stamp = self.clock.stamp(state.time)
-        self.pub_clock.publish(convert.clock(stamp))
+        stamp = convert.to_nanoseconds(self.clock.stamp(state.time))
+        self.pub_clock.publish(self._writers["clock"].write(stamp))
         index, fixed = self._published_index, self._published_index < 0
         positions, velocities = (np.where(fixed, 0.0, values[index]) for values in
                                  (state.joint_positions, state.joint_velocities))
-        self.pub_joints.publish(convert.joint_state(stamp, self.published, positions, velocities,
-                                                    np.zeros(len(index))))
+        self.pub_joints.publish(self._writers["joints"].write(stamp, position=positions, velocity=velocities))
         linear, angular = self.odometry.twist()
-        odometry = replace(state, base_linear_velocity=linear, base_angular_velocity=angular)
-        self.pub_odom.publish(convert.odometry(stamp, odometry, self.odom_frame, self.base_frame))
+        self.pub_odom.publish(self._writers["odom"].write(
+            stamp, pose=np.concatenate([state.base_position, state.base_orientation]),
+            twist=np.concatenate([linear, angular])))
 
     def on_tick(self) -> None:
         """Step towards the wall clock, publishing the state at every state period of simulation
@@ -123,25 +142,54 @@ class EmbeddedSim(Node):
         if self.viewer is not None:
             self.viewer.sync()
 
-    def on_trajectory(self, msg: JointTrajectory) -> None:
-        unknown = convert.unknown_joints(msg, self.joint_index)
-        if unknown:
-            self.get_logger().warning(f"ignored unknown joints {unknown} in a trajectory on /virtual/joint_trajectory "
-                                      "(gz-sim's controller skips them too)", throttle_duration_sec=1.0)
+    def on_trajectory(self, data: bytes) -> None:
+        layout, msg = self.trajectories.read(data)
+        if msg is None:
+            self.get_logger().warning("rejected trajectory on /virtual/joint_trajectory: not a JointTrajectory",
+                                      throttle_duration_sec=1.0)
+            return
+        known = self._plans.get(layout) if layout is not None else None
+        if layout is not None and layout not in self._plans:
+            known = self._plans[layout] = self._read_plan(msg)
         try:
-            trajectory = convert.trajectory(msg, self.joint_index)
+            if known is not None:
+                stamp, trajectory = layout.seconds(data), self._read(layout, data, *known)
+            else:
+                unknown = convert.unknown_joints(msg, self.joint_index)
+                if unknown:
+                    self.get_logger().warning(f"ignored unknown joints {unknown} in a trajectory on "
+                                              "/virtual/joint_trajectory (gz-sim's controller skips them too)",
+                                              throttle_duration_sec=1.0)
+                stamp, trajectory = convert.to_seconds(msg.header.stamp), convert.trajectory(msg, self.joint_index)
         except TrajectoryError as err:
             self.get_logger().warning(f"rejected trajectory on /virtual/joint_trajectory: {err}",
                                       throttle_duration_sec=1.0)
             return
         with self.lock:
             if self.pacing == "lockstep":
-                stamp = convert.to_seconds(msg.header.stamp)
                 if not self.clock.started:
                     self.clock.start_at(stamp, self.sim.time)
                 self.sim.step_to(self.clock.sim_time(stamp))
                 self.publish_state()
             self.sim.follow(trajectory)
+
+    def _read_plan(self, msg) -> tuple[np.ndarray, np.ndarray] | None:
+        """For a one-point trajectory layout whose reference is a trajectory every joint of which
+        the robot has, and whose fields have a value per joint or none: (positions in the message
+        that are used, their joint indices). Anything else takes the message path each time."""
+        point = msg.points[0]
+        m = len(msg.joint_names)
+        if (not m or convert.unknown_joints(msg, self.joint_index) or len(point.positions) != m
+                or any(len(getattr(point, f)) not in (0, m) for f in ("velocities", "effort"))):
+            return None
+        return np.arange(m), np.array([self.joint_index[name] for name in msg.joint_names], dtype=int)
+
+    @staticmethod
+    def _read(layout: cdr.Layout, data: bytes, used: np.ndarray, joint_index: np.ndarray) -> Trajectory:
+        positions, velocities, efforts = (values[used][None] if (values := layout.values(data, f)).size else None
+                                          for f in ("positions", "velocities", "effort"))
+        return Trajectory(joint_index=joint_index, times=np.array([layout.seconds(data, "time_from_start")]),
+                          positions=positions, velocities=velocities, efforts=efforts)
 
     def on_set_base_pose(self, msg: PoseStamped) -> None:
         p, q = msg.pose.position, msg.pose.orientation

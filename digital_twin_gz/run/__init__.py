@@ -15,19 +15,21 @@ from digital_twin_gz.run.gazebo_launch import (
     system_topics,
 )
 from digital_twin_gz.run.graph import (
+    CONTAINER,
     LAUNCH_ARGUMENTS,
     PACKAGE,
     SIMULATORS,
     NodeSpec,
     TwinOptions,
+    in_one_process,
     launch_arguments,
     launch_options,
     twin_nodes,
 )
 from digital_twin_gz.run.rosenv import Domain, NodeProcess, local_env, process_cpu_seconds, remove_stale_shm
 
-__all__ = ["LAUNCH_ARGUMENTS", "LAUNCH_MODES", "PACKAGE", "RETARGETED_BRIDGE", "SIMULATORS", "DemoError",
-           "DemoResult", "Domain", "GazeboSetup", "GazeboSetupError", "NodeProcess", "NodeSpec", "TwinOptions",
-           "bridge_file_for", "gazebo_setup", "gz_sim_version", "launch_arguments", "launch_options", "local_env",
-           "process_cpu_seconds", "remove_stale_shm", "run_demo", "simulator_of", "spawn_height", "system_topics",
-           "twin_nodes"]
+__all__ = ["CONTAINER", "LAUNCH_ARGUMENTS", "LAUNCH_MODES", "PACKAGE", "RETARGETED_BRIDGE", "SIMULATORS",
+           "DemoError", "DemoResult", "Domain", "GazeboSetup", "GazeboSetupError", "NodeProcess", "NodeSpec",
+           "TwinOptions", "bridge_file_for", "gazebo_setup", "gz_sim_version", "in_one_process", "launch_arguments",
+           "launch_options", "local_env", "process_cpu_seconds", "remove_stale_shm", "run_demo", "simulator_of",
+           "spawn_height", "system_topics", "twin_nodes"]

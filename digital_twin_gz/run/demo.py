@@ -1,4 +1,5 @@
-"""``digital-twin-gz demo``: the whole twin on the embedded simulator, as separate processes.
+"""``digital-twin-gz demo``: the whole twin on the embedded simulator: the physical robot in a
+process of its own, the twin's nodes in one (``TwinOptions.one_process``) or one process each.
 
 The emulated physical robot, the embedded simulator, twin_sync and gap_monitor run on a
 private ROS domain with localhost discovery. A live line shows the gap while it runs;
@@ -13,17 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from digital_twin_gz.gap import level_name, print_summary
 from digital_twin_gz.robot import params_file
-from digital_twin_gz.run.graph import TwinOptions, twin_nodes
+from digital_twin_gz.run.graph import CONTAINER, TwinOptions, in_one_process, twin_nodes
 from digital_twin_gz.run.rosenv import Domain, NodeProcess, remove_stale_shm
 
 STARTUP_TIMEOUT = 60.0
 # Shutdown along the data flow: the physical robot, twin_sync, the simulator, then gap_monitor.
-STOP_ORDER = ("physical_emulator", "twin_sync", "embedded_sim", "gap_monitor")
+STOP_ORDER = ("physical_emulator", "twin_sync", "embedded_sim", "gap_monitor", CONTAINER)
 SHUTDOWN_TIMEOUT = 60.0
 
 
@@ -126,14 +128,19 @@ def run_demo(options: TwinOptions, duration: float, console: Console) -> DemoRes
     try:
         listener = _Listener(domain.id)
         specs = twin_nodes(options)
+        params = dict.fromkeys((spec.name for spec in specs), params_file())
+        if options.one_process:
+            specs, merged = in_one_process(specs, yaml.safe_load(params_file().read_text()))
+            params[CONTAINER] = log_dir / f"{CONTAINER}.yaml"
+            params[CONTAINER].write_text(yaml.safe_dump(merged, sort_keys=False))
         console.print(f"digital_twin_gz demo: ROS_DOMAIN_ID={domain.id} (localhost only), profile "
                       f"'{options.profile}', motion '{options.motion}', {duration:g} s; logs in {log_dir}")
         emulator = [s for s in specs if s.name == "physical_emulator"]
         for spec in [s for s in specs if s.name != "physical_emulator"]:
-            processes.append(NodeProcess(spec, domain, params_file()))
+            processes.append(NodeProcess(spec, domain, params[spec.name]))
         with console.status("starting the simulator, twin_sync and gap_monitor ..."):
             _wait_until(listener, listener.ready, processes, STARTUP_TIMEOUT, log_dir, "the twin's nodes")
-        processes += [NodeProcess(spec, domain, params_file()) for spec in emulator]
+        processes += [NodeProcess(spec, domain, params[spec.name]) for spec in emulator]
         with console.status("starting the physical robot ..."):
             # --duration counts from the physical robot's first sample, not from its process start
             # (seconds of import and model building on a busy machine).
@@ -152,7 +159,7 @@ def run_demo(options: TwinOptions, duration: float, console: Console) -> DemoRes
             except KeyboardInterrupt:
                 console.print("interrupted: stopping the twin and writing the report")
 
-        monitor = next(p for p in processes if p.name == "gap_monitor")
+        monitor = next(p for p in processes if p.name in ("gap_monitor", CONTAINER))
         codes = {}
         with console.status("stopping the nodes along the data flow; gap_monitor writes the report ...") as status:
             # Upstream first: each node takes what is queued for it before it exits, so a twin

@@ -8,6 +8,7 @@ too, where they can be tested without ``launch``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -16,6 +17,9 @@ from digital_twin_gz.gazebo import SIMULATORS
 
 PACKAGE = "digital_twin_gz"
 PHYSICAL_SOURCES = ("emulator", "live")
+# The executable that holds several nodes in one process, and the nodes it may hold.
+CONTAINER = "twin_container"
+CONTAINED = ("embedded_sim", "gap_monitor", "twin_sync")
 ParameterValue = str | int | float | bool | list[str]
 
 
@@ -27,6 +31,7 @@ class NodeSpec:
     parameters: dict[str, ParameterValue] = field(default_factory=dict)
     remappings: tuple[tuple[str, str], ...] = ()
     package: str = PACKAGE
+    arguments: tuple[str, ...] = ()  # before --ros-args (twin_container: the nodes it holds)
 
     @property
     def name(self) -> str:
@@ -76,6 +81,9 @@ class TwinOptions:
     world: str = ""
     bridge: str = ""
     joint_map: str = ""
+    # The twin's nodes in one process (twin_container): 0.6x the CPU of one process each, measured
+    # side by side (bench/bench_load.py, README "Measured here").
+    one_process: bool = True
 
     def __post_init__(self) -> None:
         if self.simulator not in SIMULATORS:
@@ -133,6 +141,24 @@ def twin_nodes(options: TwinOptions) -> list[NodeSpec]:
         nodes.append(NodeSpec("physical_emulator", {**robot, "profile": options.profile, "motion": options.motion,
                                                     "start_after_subscribers": 2, **roles}, remap))
     return nodes
+
+
+def in_one_process(specs: list[NodeSpec], base: Mapping) -> tuple[list[NodeSpec], dict]:
+    """``specs`` with the twin's own nodes (all but the physical robot, which stays a process of
+    its own) folded into one ``twin_container`` in their start order, and the params file it
+    must be given: ``base`` (twin.yaml's contents) with each node's parameters on top of its
+    section, since a ``-p`` would reach every node of the process."""
+    twin = [spec for spec in specs if spec.name in CONTAINED]
+    if len({spec.remappings for spec in twin}) > 1:
+        raise ValueError("the nodes of one process share their remappings")
+    params = {name: {"ros__parameters": dict(section.get("ros__parameters", {}))}
+              for name, section in base.items()}
+    for spec in twin:
+        # Copies: the nodes share list values (packages, xacro_args), which YAML would write as an
+        # alias, and rcl's params parser refuses aliases.
+        params.setdefault(spec.name, {"ros__parameters": {}})["ros__parameters"].update(copy.deepcopy(spec.parameters))
+    container = NodeSpec(CONTAINER, remappings=twin[0].remappings, arguments=tuple(spec.name for spec in twin))
+    return [container, *(spec for spec in specs if spec.name not in CONTAINED)], params
 
 
 @dataclass(frozen=True)
@@ -201,6 +227,10 @@ LAUNCH_ARGUMENTS = (
                    "lockstep: the embedded simulator steps to the stamp of each physical sample; realtime: "
                    "it runs on the wall clock, as Gazebo does.", simulators=("embedded",),
                    choices=("lockstep", "realtime")),
+    LaunchArgument("one_process", _default("one_process"),
+                   "true: the twin's nodes (embedded simulator, twin_sync, gap_monitor) in one process "
+                   "(twin_container, one executor; 0.6x the CPU of one process each, measured); false: one "
+                   "process each.", choices=BOOLEANS),
     LaunchArgument("gui", _default("gui"),
                    "Open the embedded simulator's viewer, the physical robot as a ghost (needs a display).",
                    simulators=("embedded",), choices=BOOLEANS),
@@ -256,4 +286,4 @@ def launch_options(simulator: str, values: Mapping[str, str]) -> TwinOptions:
         joint_roles=given["joint_roles"], key_links=tuple(given["key_links"].split()), out_dir=given["out_dir"],
         base_position_warn=warn,
         record=given["record"], remappings=remappings, world=given["world"], joint_map=given["joint_map"],
-        **embedded)
+        one_process=given["one_process"] == "true", **embedded)

@@ -9,9 +9,11 @@ for ``digital-twin-gz demo``, and what Gazebo needs from :mod:`digital_twin_gz.r
 from __future__ import annotations
 
 import shlex
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
 from launch.actions import (
@@ -32,7 +34,15 @@ from launch_ros.parameter_descriptions import ParameterValue
 
 from digital_twin_gz.robot import params_file
 from digital_twin_gz.run.gazebo_launch import GazeboSetup, gazebo_setup, gz_sim_version, simulator_of
-from digital_twin_gz.run.graph import NodeSpec, TwinOptions, launch_arguments, launch_options, twin_nodes
+from digital_twin_gz.run.graph import (
+    CONTAINER,
+    NodeSpec,
+    TwinOptions,
+    in_one_process,
+    launch_arguments,
+    launch_options,
+    twin_nodes,
+)
 from digital_twin_gz.run.graph import ParameterValue as NodeParameter
 
 
@@ -63,15 +73,24 @@ def _typed(value: NodeParameter) -> NodeParameter | ParameterValue:
     return value
 
 
-def twin_node(spec: NodeSpec) -> Node:
-    """One node of the graph: config/twin.yaml, then the spec's parameters on top (as the demo does)."""
-    return Node(package=spec.package, executable=spec.executable, name=spec.name, output="screen",
-                parameters=[str(params_file()), {key: _typed(value) for key, value in spec.parameters.items()}],
+def twin_node(spec: NodeSpec, params: Path | None = None) -> Node:
+    """One process of the graph: its params file (config/twin.yaml), then the spec's parameters on
+    top (as the demo does). The container gets no name: launch_ros would pass ``__node:=NAME``,
+    which renames every node of the process."""
+    overrides = {key: _typed(value) for key, value in spec.parameters.items()}
+    return Node(package=spec.package, executable=spec.executable, name=None if spec.arguments else spec.name,
+                output="screen", arguments=list(spec.arguments), parameters=[str(params or params_file()), overrides],
                 remappings=list(spec.remappings))
 
 
 def twin_node_actions(options: TwinOptions) -> list[Node]:
-    return [twin_node(spec) for spec in twin_nodes(options)]
+    specs = twin_nodes(options)
+    if not options.one_process:
+        return [twin_node(spec) for spec in specs]
+    specs, params = in_one_process(specs, yaml.safe_load(params_file().read_text()))
+    with tempfile.NamedTemporaryFile("w", prefix=f"{CONTAINER}-", suffix=params_file().suffix, delete=False) as handle:
+        yaml.safe_dump(params, handle, sort_keys=False)
+    return [twin_node(spec, Path(handle.name) if spec.name == CONTAINER else None) for spec in specs]
 
 
 def gazebo(setup: GazeboSetup, mode: str) -> IncludeLaunchDescription | ExecuteProcess:

@@ -105,7 +105,7 @@ class NodeProcess:
         self.log = domain.log_dir / f"{spec.name}-{time.monotonic_ns()}.log"
         self._out = open(self.log, "w")
         self._signalled = False
-        self.args = [str(BIN / spec.executable), *spec.ros_args(params_file), *(extra_args or [])]
+        self.args = [str(BIN / spec.executable), *spec.arguments, *spec.ros_args(params_file), *(extra_args or [])]
         self.process = subprocess.Popen(self.args, stdout=self._out, stderr=subprocess.STDOUT,
                                         env={**domain.env, **(env or {})}, start_new_session=True)
 

@@ -3,9 +3,17 @@ are paired with physical ones in time, and where the virtual base starts."""
 
 from digital_twin_gz.twin.resync import ResyncWatch
 from digital_twin_gz.twin.startpose import StartWindow, pose_at_start
-from digital_twin_gz.twin.sync import JointMap, JointMapError, SampleError, SampleGate, StaleWatch, usable_poses
+from digital_twin_gz.twin.sync import (
+    Command,
+    JointMap,
+    JointMapError,
+    SampleError,
+    SampleGate,
+    StaleWatch,
+    usable_poses,
+)
 from digital_twin_gz.twin.timeline import PairedStates, Pairing, PairingCounts, SnapshotLog, Stream
 
-__all__ = ["JointMap", "JointMapError", "PairedStates", "Pairing", "PairingCounts", "ResyncWatch", "SampleError",
-           "SampleGate",
-           "SnapshotLog", "StaleWatch", "StartWindow", "Stream", "pose_at_start", "usable_poses"]
+__all__ = ["Command", "JointMap", "JointMapError", "PairedStates", "Pairing", "PairingCounts", "ResyncWatch",
+           "SampleError", "SampleGate", "SnapshotLog", "StaleWatch", "StartWindow", "Stream", "pose_at_start",
+           "usable_poses"]

@@ -180,43 +180,48 @@ class SampleGate:
     def _reject(self, reason: str, count: int = 1) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + count
 
+    def _layout_counted(self, names: list[str] | tuple[str, ...], count: int) -> _Layout:
+        try:
+            return self._layout(names)
+        except SampleError as err:
+            self._reject(err.reason, count)
+            raise
+
     def accept(self, stamp: float, names: list[str] | tuple[str, ...], positions: np.ndarray,
                velocities: np.ndarray | None = None, efforts: np.ndarray | None = None) -> Command:
-        """The command for one sample, or SampleError saying why it was rejected."""
+        """The command for one sample, or SampleError saying why it was rejected: the rules of
+        :meth:`accept_many` for one row, without building a batch (twin_sync's hot path)."""
         if len(names) != len(positions):
             self._reject("length_mismatch")
             raise SampleError("length_mismatch", f"{len(names)} names but {len(positions)} positions")
+        layout = self._layout_counted(names, 1)
+        if not math.isfinite(stamp):
+            self._reject("bad_stamp")
+            raise SampleError("bad_stamp", f"stamp {stamp} is not finite")
+        if stamp <= self.last_stamp:
+            self._reject("out_of_order")
+            raise SampleError("out_of_order", f"stamp {stamp:.6f} s is not after the last accepted "
+                                              f"{self.last_stamp:.6f} s")
+        values = np.asarray(positions, dtype=float)[layout.used]
+        finite = np.isfinite(values)
+        if not finite.all():
+            self._reject("not_finite")
+            raise SampleError("not_finite", f"NaN or inf for joints {[names[k] for k in layout.used[~finite]]}")
+        self.last_stamp = stamp
+        self.accepted += 1
         count = len(names)
-        velocities, efforts = _optional(velocities, count), _optional(efforts, count)
-        last = self.last_stamp
-        batch = self.accept_many(np.array([stamp], dtype=float), names, np.asarray(positions, dtype=float)[None],
-                                 None if velocities is None else velocities[None],
-                                 None if efforts is None else efforts[None])
-        if not len(batch):
-            reason = batch.rejections[0]
-            if reason == "bad_stamp":
-                raise SampleError(reason, f"stamp {stamp} is not finite")
-            if reason == "out_of_order":
-                raise SampleError(reason, f"stamp {stamp:.6f} s is not after the last accepted {last:.6f} s")
-            used = self._layout(names).used
-            bad = used[~np.isfinite(np.asarray(positions, dtype=float)[used])]
-            raise SampleError(reason, f"NaN or inf for joints {[names[k] for k in bad]}")
-        moved = batch.joint_index[batch.clamped[0]]
-        return Command(stamp, batch.joint_index, batch.positions[0],
-                       batch.velocities[0] if batch.has_velocities[0] else None,
-                       batch.efforts[0] if batch.has_efforts[0] else None,
-                       tuple(self.description.joint_names[i] for i in moved))
+        measured = [None if v is None or len(v) != count else np.asarray(v, dtype=float)[None]
+                    for v in (velocities, efforts)]
+        clamped, moved, (v, has_v), (e, has_e) = _targets(layout, values[None], measured)
+        return Command(stamp, layout.indices, clamped[0], v[0] if has_v[0] else None, e[0] if has_e[0] else None,
+                       tuple(self.description.joint_names[i] for i in layout.indices[moved[0]]) if moved.any() else ())
 
     def accept_many(self, stamps: np.ndarray, names: list[str] | tuple[str, ...], positions: np.ndarray,
                     velocities: np.ndarray | None = None, efforts: np.ndarray | None = None) -> Commands:
         """The commands for samples (rows) that share their joint names, in arrival order, as
         one by one: rejected rows are counted by reason and left out. ``clamped`` marks, per
         row and joint, what was moved to a limit (its feed-forward is then 0)."""
-        try:
-            layout = self._layout(names)
-        except SampleError as err:
-            self._reject(err.reason, len(stamps))
-            raise
+        layout = self._layout_counted(names, len(stamps))
         used = layout.used
         values = positions[:, used]
         finite_rows = np.isfinite(values).all(axis=1).tolist()
@@ -238,28 +243,28 @@ class SampleGate:
         self.last_stamp = last
         self.accepted += len(keep)
         rows = np.array(keep, dtype=int)
-        values = values[rows]
-        # minimum/maximum rather than np.clip: the same for finite values, several times faster.
-        clamped = np.minimum(np.maximum(values, layout.lower), layout.upper)
-        moved = clamped != values
-        feed = []
-        for measured, bound in ((velocities, layout.velocity_limit), (efforts, layout.effort_limit)):
-            if measured is None:
-                feed += [np.full_like(clamped, np.nan), np.zeros(len(rows), dtype=bool)]
-                continue
-            measured = measured[rows][:, used]
-            usable = np.isfinite(measured).all(axis=1)
-            bounded = np.minimum(np.maximum(measured, -bound), bound)
-            feed += [np.where(usable[:, None], np.where(moved, 0.0, bounded), np.nan), usable]
-        return Commands(rows, stamps[rows], layout.indices, clamped, feed[0], feed[2], feed[1], feed[3], moved,
-                        tuple(reasons))
+        measured = [None if m is None else m[rows] for m in (velocities, efforts)]
+        clamped, moved, (v, has_v), (e, has_e) = _targets(layout, values[rows], measured)
+        return Commands(rows, stamps[rows], layout.indices, clamped, v, e, has_v, has_e, moved, tuple(reasons))
 
 
-def _optional(values: np.ndarray | list | None, count: int) -> np.ndarray | None:
-    """An optional per-joint field: used only when the message fills it for every joint."""
-    if values is None or len(values) != count:
-        return None
-    return np.asarray(values, dtype=float)
+def _targets(layout: _Layout, values: np.ndarray, measured: list[np.ndarray | None]):
+    """Accepted rows' positions (rows, used joints) clamped to the limits, which were moved, and
+    per measured field (velocities, efforts: rows x message joints, or None) its bounded targets
+    (NaN rows where unusable; 0 where the position was clamped) and which rows are usable."""
+    # minimum/maximum rather than np.clip: the same for finite values, several times faster.
+    clamped = np.minimum(np.maximum(values, layout.lower), layout.upper)
+    moved = clamped != values
+    feeds = []
+    for given, bound in zip(measured, (layout.velocity_limit, layout.effort_limit)):
+        if given is None:
+            feeds.append((np.full_like(clamped, np.nan), np.zeros(len(clamped), dtype=bool)))
+            continue
+        given = given[:, layout.used]
+        usable = np.isfinite(given).all(axis=1)
+        bounded = np.minimum(np.maximum(given, -bound), bound)
+        feeds.append((np.where(usable[:, None], np.where(moved, 0.0, bounded), np.nan), usable))
+    return clamped, moved, *feeds
 
 
 class StaleWatch:
