@@ -81,7 +81,7 @@ def listen(paths: list[str], out: Path) -> None:
             return lambda m: rows.append((m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec,
                                           time.clock_gettime_ns(time.CLOCK_MONOTONIC)))
 
-        def finish(self) -> None:
+        def finish(self, hurry: bool = False) -> None:
             for path in paths:
                 np.save(out / f"{path}.npy", np.array(self.rows[path], dtype=np.int64).reshape(-1, 2))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import BIN, REPO
+from helpers import BIN, REPO, children
 from lxml import etree
 
 from digital_twin_gz.gazebo import bridge, checks, control
@@ -374,18 +374,6 @@ def test_the_robot_is_spawned_with_its_feet_on_the_ground(tmp_path):
     assert standing < setup.spawn_z < standing + 0.1  # straight legs: a little higher
 
 
-def _children(pid: int) -> dict[int, list[str]]:
-    found = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            if parent == pid:
-                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().decode().split("\0")[:-1]
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
 @pytest.mark.ros
 def test_the_demo_starts_the_embedded_launch_graph(tmp_path):
     """The demo with its defaults runs the processes twin_embedded.launch.py declares with its defaults."""
@@ -395,7 +383,7 @@ def test_the_demo_starts_the_embedded_launch_graph(tmp_path):
     started: dict[int, list[str]] = {}
     deadline = time.monotonic() + 180
     while demo.poll() is None and time.monotonic() < deadline:
-        started |= {pid: argv for pid, argv in _children(demo.pid).items() if argv}
+        started |= {pid: argv for pid, argv in children(demo.pid).items() if argv}
         time.sleep(0.1)
     output = demo.communicate(timeout=60)[0]
     assert demo.returncode == 0, output

@@ -63,13 +63,18 @@ def demo(
     report.json and report.html in --out.
     Exits 1 with the reason if a node died or no sample was paired, 2 on bad options.
     """
-    from digital_twin_gz.run import DemoError, TwinOptions, run_demo
+    from digital_twin_gz.run import DemoError, TwinOptions, prepare_outputs, run_demo
 
     packages = parse_packages(package)
     xacro_args = parse_xacro_args(xacro_arg)
     _check_run_options(urdf, packages, xacro_args, profile, motion, joint_roles, key_links)
     if virtual_profile is not None:
         load_virtual_profile(virtual_profile)
+    try:
+        for note in prepare_outputs(out.expanduser().resolve(), record.expanduser().resolve() if record else None):
+            console.print(note, highlight=False)
+    except OSError as err:
+        fail(f"--out {out}{f' or --record {record}' if record else ''} cannot be written: {err}", 2, err)
     options = TwinOptions(
         profile=profile, motion=motion, out_dir=str(out), gui=gui, pacing=pacing, one_process=one_process,
         urdf=str(urdf.resolve()) if urdf else "",

@@ -6,7 +6,8 @@ and ``max``; ``per_joint_position_error_rad`` keyed by joint name and
 ``key_link_position_error_mm`` keyed by link name (each with the same four statistics);
 ``mpjpe_mm``; ``drift_rate_m_per_s``; ``profile``, ``motion``, ``samples`` counts and
 ``duration_s``; ``thresholds``, ``threshold_crossings`` and the worst ``status`` (ERROR when no sample
-was paired). Only
+was paired); ``partial``: true in the checkpoints gap_monitor writes while it runs (a complete report
+of the span so far, which is what is left when the process is killed), false in the final one. Only
 ``written_at`` and ``written_by`` say when and where it was written.
 """
 
@@ -43,7 +44,7 @@ def threshold_crossings(samples: GapSamples, thresholds: Thresholds) -> list[dic
 
 
 def build_report(log: GapLog, counts: PairingCounts, thresholds: Thresholds, *, robot: str, profile: str,
-                 motion: str, simulator: str, source: str) -> dict:
+                 motion: str, simulator: str, source: str, partial: bool = False) -> dict:
     samples = log.samples
     metrics = summarise(samples, log.joint_names, log.key_links)
     rms = (metrics["base_position_error_m"]["rms"], metrics["base_orientation_error_rad"]["rms"])
@@ -58,6 +59,7 @@ def build_report(log: GapLog, counts: PairingCounts, thresholds: Thresholds, *, 
         "motion": motion,
         "simulator": simulator,
         "source": source,
+        "partial": partial,
         "duration_s": duration,
         "samples": {"paired": counts.paired, "unpaired": counts.unpaired, **dict(counts.samples.items()),
                     "out_of_order": dict(counts.out_of_order), "missing": dict(counts.missing)},
@@ -110,19 +112,20 @@ def print_summary(report: dict, console: Console | None = None) -> None:
 
 
 def write_outputs(out_dir: Path, report: dict, samples: GapSamples, snapshots: PairedStates | None,
-                  description: RobotDescription, world: WorldSettings) -> list[Path]:
+                  description: RobotDescription, world: WorldSettings, pictures: bool = True) -> list[Path]:
     """Everything a run leaves behind: ``report.json`` and ``report.html`` with pictures of the
-    largest gaps. Pictures need OpenGL; without it the HTML says why they are missing."""
+    largest gaps (``pictures``: rendered; a node whose parent died leaves them out, to be quick).
+    Pictures need OpenGL; without it the HTML says why they are missing."""
     from digital_twin_gz.gap.html import write_html
     from digital_twin_gz.gap.pictures import render_moments
 
     paths = [write_report(report, out_dir)]
-    pictures, note = [], ""
-    if snapshots is not None and len(samples):
+    rendered, note = [], "" if pictures else "pictures left out: the run was ended by its parent's death"
+    if pictures and snapshots is not None and len(samples):
         try:
-            pictures = render_moments(description, world, samples, snapshots)
+            rendered = render_moments(description, world, samples, snapshots)
         except Exception as err:
             note = f"rendering failed ({type(err).__name__}: {err}); set MUJOCO_GL=egl or osmesa on a machine " \
                    "without a display"
-    paths.append(write_html(out_dir, report, samples, pictures, note))
+    paths.append(write_html(out_dir, report, samples, rendered, note))
     return paths

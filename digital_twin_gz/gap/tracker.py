@@ -45,10 +45,11 @@ class GapTracker:
         self.snapshots.extend(paired)
         return samples
 
-    def report(self, *, profile: str, motion: str, simulator: str, source: str) -> dict:
+    def report(self, *, profile: str, motion: str, simulator: str, source: str, partial: bool = False) -> dict:
         return build_report(self.log, self.pairing.counts, self.settings.thresholds, robot=self.description.name,
-                            profile=profile, motion=motion, simulator=simulator, source=source)
+                            profile=profile, motion=motion, simulator=simulator, source=source, partial=partial)
 
-    def write(self, out_dir: Path, report: dict, world: WorldSettings) -> list[Path]:
-        """report.json, the HTML report and its pictures."""
-        return write_outputs(out_dir, report, self.log.samples, self.snapshots.states, self.description, world)
+    def write(self, out_dir: Path, report: dict, world: WorldSettings, pictures: bool = True) -> list[Path]:
+        """report.json, the HTML report and (``pictures``) its pictures."""
+        return write_outputs(out_dir, report, self.log.samples, self.snapshots.states, self.description, world,
+                             pictures)

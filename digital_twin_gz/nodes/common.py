@@ -106,8 +106,11 @@ def run_nodes(node_classes: list[type[Node]], args: list[str] | None = None) -> 
     signals, so the loop spins with a timeout on a future that the signal handler completes.
     The signals only complete that future: rclpy's own handler shuts the context down under
     the executor's feet, and a signal landing while a message is taken then surfaces as an
-    arbitrary RuntimeError instead of a clean exit. Several nodes share the process as in a
-    ROS component container (``twin_container``); each reads its own section of the params file.
+    arbitrary RuntimeError instead of a clean exit. SIGHUP, which a node started by the demo gets
+    when the demo dies (``run.rosenv.NodeProcess``), stops it the same way but in a hurry: each
+    node's ``finish(hurry=True)`` keeps what was measured and skips what is slow (pictures).
+    Several nodes share the process as in a ROS component container (``twin_container``); each
+    reads its own section of the params file.
     """
     import signal
     import time
@@ -124,7 +127,7 @@ def run_nodes(node_classes: list[type[Node]], args: list[str] | None = None) -> 
         if not stop.done():
             stop.set_result(signum)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     nodes = []
     executor = EventsExecutor()
@@ -136,10 +139,11 @@ def run_nodes(node_classes: list[type[Node]], args: list[str] | None = None) -> 
             executor.spin_until_future_complete(stop, timeout_sec=SPIN_TIMEOUT_S)
         _drain(executor, nodes)
     finally:
+        hurry = stop.done() and stop.result() == signal.SIGHUP
         for node in nodes:
             finish = getattr(node, "finish", None)
             if finish is not None:
-                finish()
+                finish(hurry=hurry)
         if nodes:
             nodes[-1].get_logger().info(f"{CPU_LOG} {time.process_time():.3f} s")
         executor.shutdown()

@@ -205,7 +205,7 @@ class EmbeddedSim(Node):
         response.message = "robot reset to its default pose"
         return response
 
-    def finish(self) -> None:
+    def finish(self, hurry: bool = False) -> None:
         if self.viewer is not None:
             self.viewer.close()
 

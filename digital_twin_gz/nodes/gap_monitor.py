@@ -3,8 +3,10 @@
 Pairs every virtual joint-state sample with the physical state at the same stamp
 (:mod:`digital_twin_gz.twin.timeline`), measures the errors (:mod:`digital_twin_gz.gap.metrics`),
 publishes them under /twin/gap/ and windowed statistics with OK/WARN/ERROR on
-/diagnostics, and on shutdown (Ctrl-C included) writes ``report.json`` into ``out_dir``
-and prints the summary table.
+/diagnostics, and on shutdown (Ctrl-C included) writes ``report.json`` and ``report.html`` into
+``out_dir`` and prints the summary table. Every ``checkpoint_period`` s it writes ``report.json``
+of the span so far (``"partial": true``, write-then-rename), so a SIGKILL, an out-of-memory kill
+or a power cut leaves a complete report of all but the last seconds.
 
 Topics: /twin/gap/base_position (std_msgs/Float64, m), /twin/gap/base_orientation (rad),
 /twin/gap/mpjpe (mm, mean over key links), /twin/gap/joint_position (sensor_msgs/JointState
@@ -64,6 +66,7 @@ class GapMonitor(Node):
         record = declare("record", defaults["record"]).value
         self.watch = StaleWatch(float(declare("stale_timeout", defaults["stale_timeout"]).value))
         rate = float(declare("publish_rate", defaults["publish_rate"]).value)
+        checkpoint_period = float(declare("checkpoint_period", defaults["checkpoint_period"]).value)
 
         d = self.description
         self.physical_map = JointMap.load(d, Path(joint_map) if joint_map else None)
@@ -106,6 +109,8 @@ class GapMonitor(Node):
                                           {"robot": d.name, **self.meta, "source": "live"})
             self.get_logger().info(f"recording {len(recorded)} topics to {record}")
         self.create_timer(1.0, self.publish_diagnostics)
+        if checkpoint_period > 0:
+            self.create_timer(checkpoint_period, self.checkpoint)
         self.get_logger().info(f"measuring the gap between {PHYSICAL_JOINT_STATES}+{PHYSICAL_ODOM} and "
                                f"{topics.joint_states}+{topics.odom}; key links "
                                f"{', '.join(self.tracker.meter.key_links)}; "
@@ -205,13 +210,28 @@ class GapMonitor(Node):
                 "missing_virtual": str(counts.missing["virtual_joints"]),
                 "rejected": str(sum(self.rejected.values()))}
 
-    def finish(self) -> None:
+    def checkpoint(self) -> None:
+        """report.json of the span measured so far, marked partial; a full disk is a warning."""
+        self._take_queues()
+        self.tracker.measure()
+        report = self.tracker.report(source="live", partial=True, **self.meta) | {"transport": self.transport()}
+        try:
+            gap.write_report(report, self.out_dir)
+        except OSError as err:
+            self.get_logger().warning(f"checkpoint of the report not written to {self.out_dir}: {err}",
+                                      throttle_duration_sec=30.0)
+
+    def finish(self, hurry: bool = False) -> None:
         if self.recorder is not None:
             self.recorder.close()
         self._take_queues()
         self.tracker.measure()
         report = self.tracker.report(source="live", **self.meta) | {"transport": self.transport()}
-        paths = self.tracker.write(self.out_dir, report, self.world)
+        try:
+            paths = self.tracker.write(self.out_dir, report, self.world, pictures=not hurry)
+        except OSError as err:
+            self.get_logger().error(f"report not written to {self.out_dir}: {err} (the last checkpoint stays)")
+            return
         print_summary(report)
         self.get_logger().info(f"wrote {', '.join(str(p) for p in paths)}")
 

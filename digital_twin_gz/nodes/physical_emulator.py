@@ -116,7 +116,7 @@ class PhysicalEmulator(Node):
             return
         self.robot.command(command.joint_index, command.positions[-1])
 
-    def finish(self) -> None:
+    def finish(self, hurry: bool = False) -> None:
         self.get_logger().info(f"published {self.published} samples, dropped {self.dropped}")
 
 

@@ -9,9 +9,11 @@ then every node gets Ctrl-C, gap_monitor writes the report, and the summary is p
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
@@ -92,6 +94,46 @@ class _Listener:
         self.executor.shutdown()
         self.node.destroy_node()
         self.rclpy.shutdown(context=self.context)
+
+
+def prepare_outputs(out_dir: Path, record: Path | None) -> list[str]:
+    """Make sure the run can write where it is told to, before any node starts, and keep what an
+    earlier run left there: its report and logs move to ``out_dir/previous/<time>/``, an earlier
+    recording of the same name to ``<name>.<time>.mcap``. Returns what was kept where; OSError
+    says what cannot be written."""
+    kept = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-test-"):
+        pass
+    earlier = [p for p in out_dir.iterdir() if p.name in ("report.json", "report.html", "logs")]
+    if earlier:
+        stamp = _stamp(out_dir / "report.json" if (out_dir / "report.json").is_file() else earlier[0])
+        target = out_dir / "previous" / stamp
+        target.mkdir(parents=True, exist_ok=True)
+        for path in earlier:
+            path.replace(target / path.name)
+        kept.append(f"the earlier run's report and logs in {out_dir} were moved to {target}")
+    if record is not None:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=record.parent, prefix=".write-test-"):
+            pass
+        if record.exists():
+            aside = record.with_name(f"{record.stem}.{_stamp(record)}{record.suffix}")
+            record.replace(aside)
+            kept.append(f"the earlier recording {record} was moved to {aside}")
+    return kept
+
+
+def _stamp(path: Path) -> str:
+    """When ``path`` was written (a report's own ``written_at``, else the file's time), as a name."""
+    written = None
+    if path.suffix == ".json":
+        try:
+            written = datetime.fromisoformat(json.loads(path.read_text())["written_at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            written = None
+    written = written or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    return written.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _died(processes: list[NodeProcess]) -> list[NodeProcess]:

@@ -19,6 +19,8 @@ from digital_twin_gz.run.graph import NodeSpec
 
 BIN = Path(sys.executable).parent
 LOCK_DIR = Path("/tmp/digital_twin_gz-domains")
+# prctl(2) option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 # 1..101 keeps every participant's ports below the Linux ephemeral range.
 DOMAIN_IDS = range(1, 102)
 
@@ -95,6 +97,22 @@ def remove_stale_shm(shm: Path = Path("/dev/shm"), min_age_s: float = 10.0) -> i
     return removed
 
 
+def _hang_up_with(parent: int):
+    """For a child process: SIGHUP when ``parent`` dies, however it dies (SIGKILL included), so a
+    node in a session of its own never runs on orphaned (Linux's PR_SET_PDEATHSIG)."""
+
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+
+    def arrange() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGHUP)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return arrange
+
+
 class NodeProcess:
     """One node of the graph as its own process on a domain, its output kept in a log file."""
 
@@ -107,7 +125,8 @@ class NodeProcess:
         self._signalled = False
         self.args = [str(BIN / spec.executable), *spec.arguments, *spec.ros_args(params_file), *(extra_args or [])]
         self.process = subprocess.Popen(self.args, stdout=self._out, stderr=subprocess.STDOUT,
-                                        env={**domain.env, **(env or {})}, start_new_session=True)
+                                        env={**domain.env, **(env or {})}, start_new_session=True,
+                                        preexec_fn=_hang_up_with(os.getpid()))
 
     def output(self) -> str:
         if not self._out.closed:

@@ -25,6 +25,19 @@ def require_tool(name: str) -> str:
     return path
 
 
+def children(pid: int) -> dict[int, list[str]]:
+    """The processes whose parent is ``pid``: pid -> command line."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().decode().split("\0")[:-1]
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     """Run the installed ``digital-twin-gz`` entry point as a user would."""
     return subprocess.run([str(BIN / "digital-twin-gz"), *args], capture_output=True, text=True, timeout=300,
