@@ -15,10 +15,10 @@ from helpers import BIN, children, cli
 from digital_twin_gz.run import prepare_outputs
 
 
-def _start_demo(out: Path) -> subprocess.Popen:
+def _start_demo(out: Path, *extra: str) -> subprocess.Popen:
     """A long nominal demo in a session of its own (as `setsid digital-twin-gz demo ...`)."""
     return subprocess.Popen([str(BIN / "digital-twin-gz"), "demo", "--duration", "120", "--profile", "nominal",
-                             "--motion", "stand", "--out", str(out)], stdout=subprocess.PIPE,
+                             "--motion", "stand", "--out", str(out), *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
@@ -71,9 +71,9 @@ def test_a_demo_killed_as_a_whole_leaves_its_report_and_no_node_behind(tmp_path)
 
 
 @pytest.mark.ros
-def test_a_killed_monitor_leaves_a_complete_checkpoint(tmp_path):
-    out = tmp_path / "monitor"
-    demo = _start_demo(out)
+def test_a_killed_monitor_leaves_a_complete_checkpoint_and_a_recording_that_replays(tmp_path):
+    out, recording = tmp_path / "monitor", tmp_path / "run.mcap"
+    demo = _start_demo(out, "--record", str(recording))
     _wait_for_checkpoint(out, demo)
     time.sleep(6.0)  # let a second checkpoint replace the first
     container = next(pid for pid, argv in children(demo.pid).items() if Path(argv[1]).name == "twin_container")
@@ -84,6 +84,12 @@ def test_a_killed_monitor_leaves_a_complete_checkpoint(tmp_path):
     assert report["partial"] is True and report["schema"] == "digital_twin_gz.report/1"
     assert report["samples"]["paired"] > 2500 and report["duration_s"] > 5.0  # the span up to the last checkpoint
     assert report["base_position_error_m"]["max"] < 0.005 and report["status"] == "OK"
+    # The recorder died with it, between two MCAP chunks: what the file holds replays, with a warning.
+    replay = cli("replay", str(recording), "--out", str(tmp_path / "replay"))
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "truncated" in replay.stdout + replay.stderr
+    replayed = json.loads((tmp_path / "replay" / "report.json").read_text())
+    assert replayed["duration_s"] > report["duration_s"] - 1.0  # chunks of 1 MB: ~0.4 s of the twin's topics
 
 
 @pytest.mark.ros
