@@ -254,6 +254,7 @@ def test_mirror_drives_the_physical_robot_within_limits_and_stops_on_the_gap(twi
     assert commands == [] and abs(_position(physical, joint) - default) < 0.05  # mirroring is off
 
     at_engage = np.array(physical[-1].position)
+    teleop.wait_for(probe, "gap: 0.010 m")  # mirroring is refused until teleop has heard a gap reading
     teleop.keys("m")
     teleop.wait_for(probe, "mirror: ON")
     probe.wait_for(lambda: abs(_position(physical, joint) - _position(virtual, joint)) < 0.03, timeout=10,
@@ -292,7 +293,7 @@ def test_mirror_drives_the_physical_robot_within_limits_and_stops_on_the_gap(twi
 
     # Engaged again once the gap is small, released with the key.
     gap["value"] = 0.01
-    probe.spin_for(0.3)
+    teleop.wait_for(probe, "gap: 0.010 m")
     teleop.keys("m")
     teleop.wait_for(probe, "mirror: ON")
     probe.wait_for(lambda: len(commands) > sent + 20, timeout=10, what="mirroring again")
