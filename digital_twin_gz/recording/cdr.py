@@ -109,15 +109,20 @@ class Layout:
         return np.frombuffer(data, dtype="<f8", count=count, offset=offset)
 
 
+def _header_and_names(layout: Layout, frame_id: str, names) -> None:
+    """A std_msgs/Header, then a sequence of joint names."""
+    layout.stamp()
+    layout.string(frame_id)
+    layout.length()
+    for name in names:
+        layout.string(name)
+
+
 def joint_state_layout(data: bytes, msg) -> Layout:
     """The layout of a JointState ``msg`` (decoded from ``data``): fields position, velocity, effort."""
     layout = Layout(data)
     if layout.fixed is not None:
-        layout.stamp()
-        layout.string(msg.header.frame_id)
-        layout.length()
-        for name in msg.name:
-            layout.string(name)
+        _header_and_names(layout, msg.header.frame_id, msg.name)
         for field in ("position", "velocity", "effort"):
             layout.doubles(len(getattr(msg, field)), name=field)
     return layout
@@ -130,11 +135,7 @@ def trajectory_layout(data: bytes, msg) -> Layout:
     if len(msg.points) != 1:
         layout.fixed = None  # no layout: several points are read by the message path
     if layout.fixed is not None:
-        layout.stamp()
-        layout.string(msg.header.frame_id)
-        layout.length()
-        for name in msg.joint_names:
-            layout.string(name)
+        _header_and_names(layout, msg.header.frame_id, msg.joint_names)
         layout.length()
         point = msg.points[0]
         for field in ("positions", "velocities", "accelerations", "effort"):
