@@ -45,7 +45,7 @@ class LatestMessage:
     A node that needs only the latest of a 500 Hz stream (twin_sync's base poses, for a resync)
     would pay a callback for every message: ~60 us of CPU each, measured here. This subscription
     lives on a side node that no executor spins, so its messages wait in a history of one until
-    taken: ~30 us each, Fast DDS's own receiving (``bench/bench_sync.py`` measures both nodes).
+    taken: ~30 us each, Fast DDS's own receiving (``bench/bench_message_cost.py`` measures both).
     """
 
     def __init__(self, node: Node, msg_type: type, topic: str) -> None:

@@ -77,7 +77,7 @@ class EmbeddedSim(Node):
         # The hot path in and out as bytes: trajectories read out of their CDR, states written
         # into templates (recording.cdr), a fraction of rclpy's message objects both ways.
         self.trajectories = cdr.Reader(convert.decoder(JointTrajectory), cdr.trajectory_layout)
-        self._plans: dict[cdr.Layout, tuple[np.ndarray, np.ndarray] | None] = {}
+        self._plans: dict[cdr.Layout, np.ndarray | None] = {}
         self._writers = self._state_writers(len(self.published))
         self.create_subscription(JointTrajectory, topics.joint_trajectory, self.on_trajectory, STATE_QOS, raw=True)
         self.create_subscription(PoseStamped, SET_BASE_POSE, self.on_set_base_pose, 10)
@@ -153,7 +153,7 @@ class EmbeddedSim(Node):
             known = self._plans[layout] = self._read_plan(msg)
         try:
             if known is not None:
-                stamp, trajectory = layout.seconds(data), self._read(layout, data, *known)
+                stamp, trajectory = layout.seconds(data), self._read(layout, data, known)
             else:
                 unknown = convert.unknown_joints(msg, self.joint_index)
                 if unknown:
@@ -173,20 +173,20 @@ class EmbeddedSim(Node):
                 self.publish_state()
             self.sim.follow(trajectory)
 
-    def _read_plan(self, msg) -> tuple[np.ndarray, np.ndarray] | None:
+    def _read_plan(self, msg) -> np.ndarray | None:
         """For a one-point trajectory layout whose reference is a trajectory every joint of which
-        the robot has, and whose fields have a value per joint or none: (positions in the message
-        that are used, their joint indices). Anything else takes the message path each time."""
+        the robot has, and whose fields have a value per joint or none: the joints' indices.
+        Anything else takes the message path each time."""
         point = msg.points[0]
         m = len(msg.joint_names)
         if (not m or convert.unknown_joints(msg, self.joint_index) or len(point.positions) != m
                 or any(len(getattr(point, f)) not in (0, m) for f in ("velocities", "effort"))):
             return None
-        return np.arange(m), np.array([self.joint_index[name] for name in msg.joint_names], dtype=int)
+        return np.array([self.joint_index[name] for name in msg.joint_names], dtype=int)
 
     @staticmethod
-    def _read(layout: cdr.Layout, data: bytes, used: np.ndarray, joint_index: np.ndarray) -> Trajectory:
-        positions, velocities, efforts = (values[used][None] if (values := layout.values(data, f)).size else None
+    def _read(layout: cdr.Layout, data: bytes, joint_index: np.ndarray) -> Trajectory:
+        positions, velocities, efforts = (np.array(values)[None] if (values := layout.values(data, f)).size else None
                                           for f in ("positions", "velocities", "effort"))
         return Trajectory(joint_index=joint_index, times=np.array([layout.seconds(data, "time_from_start")]),
                           positions=positions, velocities=velocities, efforts=efforts)

@@ -103,7 +103,7 @@ class TwinSync(Node):
             self._resync_at_first_pose()
         layout, msg = self.joint_states.read(data)
         if msg is None:
-            self.gate.rejected["undecodable"] = self.gate.rejected.get("undecodable", 0) + 1
+            self.gate.reject("undecodable")
             self.get_logger().warning(f"rejected sample on {PHYSICAL_JOINT_STATES}: not a JointState",
                                       throttle_duration_sec=1.0)
             return

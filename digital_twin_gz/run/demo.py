@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from digital_twin_gz.gap import level_name, print_summary
 from digital_twin_gz.robot import params_file
-from digital_twin_gz.run.graph import CONTAINER, TwinOptions, in_one_process, twin_nodes
+from digital_twin_gz.run.graph import CONTAINER, TwinOptions, twin_nodes, write_one_process
 from digital_twin_gz.run.rosenv import Domain, NodeProcess, remove_stale_shm
 
 STARTUP_TIMEOUT = 60.0
@@ -172,9 +171,8 @@ def run_demo(options: TwinOptions, duration: float, console: Console) -> DemoRes
         specs = twin_nodes(options)
         params = dict.fromkeys((spec.name for spec in specs), params_file())
         if options.one_process:
-            specs, merged = in_one_process(specs, yaml.safe_load(params_file().read_text()))
             params[CONTAINER] = log_dir / f"{CONTAINER}.yaml"
-            params[CONTAINER].write_text(yaml.safe_dump(merged, sort_keys=False))
+            specs = write_one_process(specs, params[CONTAINER])
         console.print(f"digital_twin_gz demo: ROS_DOMAIN_ID={domain.id} (localhost only), profile "
                       f"'{options.profile}', motion '{options.motion}', {duration:g} s; logs in {log_dir}")
         emulator = [s for s in specs if s.name == "physical_emulator"]

@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import yaml
+
 from digital_twin_gz.gazebo import SIMULATORS
+from digital_twin_gz.robot import params_file
 
 PACKAGE = "digital_twin_gz"
 PHYSICAL_SOURCES = ("emulator", "live")
@@ -159,6 +162,14 @@ def in_one_process(specs: list[NodeSpec], base: Mapping) -> tuple[list[NodeSpec]
         params.setdefault(spec.name, {"ros__parameters": {}})["ros__parameters"].update(copy.deepcopy(spec.parameters))
     container = NodeSpec(CONTAINER, remappings=twin[0].remappings, arguments=tuple(spec.name for spec in twin))
     return [container, *(spec for spec in specs if spec.name not in CONTAINED)], params
+
+
+def write_one_process(specs: list[NodeSpec], path: Path) -> list[NodeSpec]:
+    """:func:`in_one_process` on config/twin.yaml, its params written to ``path`` (the file the
+    container must be given, as the demo and the launch files give it)."""
+    processes, params = in_one_process(specs, yaml.safe_load(params_file().read_text()))
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return processes
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
 from launch.actions import (
@@ -38,10 +37,10 @@ from digital_twin_gz.run.graph import (
     CONTAINER,
     NodeSpec,
     TwinOptions,
-    in_one_process,
     launch_arguments,
     launch_options,
     twin_nodes,
+    write_one_process,
 )
 from digital_twin_gz.run.graph import ParameterValue as NodeParameter
 
@@ -87,10 +86,10 @@ def twin_node_actions(options: TwinOptions) -> list[Node]:
     specs = twin_nodes(options)
     if not options.one_process:
         return [twin_node(spec) for spec in specs]
-    specs, params = in_one_process(specs, yaml.safe_load(params_file().read_text()))
     with tempfile.NamedTemporaryFile("w", prefix=f"{CONTAINER}-", suffix=params_file().suffix, delete=False) as handle:
-        yaml.safe_dump(params, handle, sort_keys=False)
-    return [twin_node(spec, Path(handle.name) if spec.name == CONTAINER else None) for spec in specs]
+        container = Path(handle.name)
+    specs = write_one_process(specs, container)
+    return [twin_node(spec, container if spec.name == CONTAINER else None) for spec in specs]
 
 
 def gazebo(setup: GazeboSetup, mode: str) -> IncludeLaunchDescription | ExecuteProcess:

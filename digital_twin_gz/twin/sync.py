@@ -177,14 +177,15 @@ class SampleGate:
                                                   d.velocity_limit[indices], d.effort_limit[indices])
         return layout
 
-    def _reject(self, reason: str, count: int = 1) -> None:
+    def reject(self, reason: str, count: int = 1) -> None:
+        """Count samples rejected for ``reason`` (also those rejected before reaching the gate)."""
         self.rejected[reason] = self.rejected.get(reason, 0) + count
 
     def _layout_counted(self, names: list[str] | tuple[str, ...], count: int) -> _Layout:
         try:
             return self._layout(names)
         except SampleError as err:
-            self._reject(err.reason, count)
+            self.reject(err.reason, count)
             raise
 
     def accept(self, stamp: float, names: list[str] | tuple[str, ...], positions: np.ndarray,
@@ -192,20 +193,20 @@ class SampleGate:
         """The command for one sample, or SampleError saying why it was rejected: the rules of
         :meth:`accept_many` for one row, without building a batch (twin_sync's hot path)."""
         if len(names) != len(positions):
-            self._reject("length_mismatch")
+            self.reject("length_mismatch")
             raise SampleError("length_mismatch", f"{len(names)} names but {len(positions)} positions")
         layout = self._layout_counted(names, 1)
         if not math.isfinite(stamp):
-            self._reject("bad_stamp")
+            self.reject("bad_stamp")
             raise SampleError("bad_stamp", f"stamp {stamp} is not finite")
         if stamp <= self.last_stamp:
-            self._reject("out_of_order")
+            self.reject("out_of_order")
             raise SampleError("out_of_order", f"stamp {stamp:.6f} s is not after the last accepted "
                                               f"{self.last_stamp:.6f} s")
         values = np.asarray(positions, dtype=float)[layout.used]
         finite = np.isfinite(values)
         if not finite.all():
-            self._reject("not_finite")
+            self.reject("not_finite")
             raise SampleError("not_finite", f"NaN or inf for joints {[names[k] for k in layout.used[~finite]]}")
         self.last_stamp = stamp
         self.accepted += 1
@@ -239,7 +240,7 @@ class SampleGate:
                 keep.append(k)
                 last = stamp
         for reason in reasons:
-            self._reject(reason)
+            self.reject(reason)
         self.last_stamp = last
         self.accepted += len(keep)
         rows = np.array(keep, dtype=int)
