@@ -6,7 +6,7 @@ nodes.common.run), does one of these, one after the other in the same run:
   object     a callback taking the message object, doing nothing
   raw        a raw=True callback (the CDR bytes), doing nothing
   relay      raw in, and a JointTrajectory serialized once published as bytes for each message
-  unspun     a subscription on a node no executor spins (nodes.common.LatestMessage's way),
+  unspun     a subscription on a node no executor spins (nodes.common.TakenMessages's way),
              taken ten times a second: Fast DDS receiving alone
   twin_sync  the real twin_sync node (no simulator: nothing else on the domain)
 CPU per message is the subscriber process's CPU time (from /proc) over the messages sent.
@@ -40,7 +40,7 @@ def subscriber(mode: str) -> None:
     from trajectory_msgs.msg import JointTrajectory
 
     from digital_twin_gz.nodes import convert
-    from digital_twin_gz.nodes.common import STATE_QOS, LatestMessage, run
+    from digital_twin_gz.nodes.common import STATE_QOS, TakenMessages, run
     from digital_twin_gz.robot import load_description, params_file
 
     if mode == "twin_sync":
@@ -55,7 +55,7 @@ def subscriber(mode: str) -> None:
         def __init__(self) -> None:
             super().__init__("bench_subscriber")
             if mode == "unspun":
-                self.latest = LatestMessage(self, JointState, TOPIC)
+                self.latest = TakenMessages(self, JointState, TOPIC)
                 self.create_timer(0.1, self.latest.take)
                 return
             self.out = self.create_publisher(JointTrajectory, "/bench/joint_trajectory", STATE_QOS)

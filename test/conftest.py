@@ -76,3 +76,16 @@ def probe(domain):
     node = Probe(domain)
     yield node
     node.close()
+
+
+@pytest.fixture
+def virtual_side(nodes, probe, tmp_path):
+    """The twin's nodes (embedded_sim, twin_sync, gap_monitor) from config/twin.yaml, one process
+    each, gap_monitor's report into ``tmp_path / "report"``; waiting for the physical robot."""
+    from digital_twin_gz.robot import params_file
+
+    started = {name: nodes(name, params, params_file=params_file()) for name, params in (
+        ("embedded_sim", {}), ("twin_sync", {}), ("gap_monitor", {"out_dir": str(tmp_path / "report")}))}
+    probe.wait_for(lambda: probe.node.count_subscribers("/physical/joint_states") >= 2
+                   and probe.node.count_publishers("/virtual/joint_states") >= 1, timeout=30, what="the twin's nodes")
+    return started

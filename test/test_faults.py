@@ -9,9 +9,17 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from helpers import BIN, children, cli
+from helpers.ros_harness import status_values, statuses
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64
 
+from digital_twin_gz.nodes import convert
+from digital_twin_gz.nodes.common import LATEST_QOS
+from digital_twin_gz.robot import params_file
 from digital_twin_gz.run import prepare_outputs
 
 
@@ -119,3 +127,108 @@ def test_an_earlier_run_is_kept_not_overwritten(tmp_path):
     assert not (out / "report.json").exists() and not record.exists()
     assert [p.read_bytes() for p in tmp_path.glob("run.*.mcap")] == [b"mcap"]
     assert len(notes) == 2 and str(kept) in notes[0] and "run." in notes[1]
+
+
+def _twin_sync(diagnostics: list) -> dict[str, str]:
+    """twin_sync's newest diagnostic values (empty before the first)."""
+    found = statuses(diagnostics, "twin_sync")
+    return status_values(found[-1]) if found else {}
+
+
+@pytest.mark.ros
+def test_a_physical_robot_that_restarts_begins_a_new_session(virtual_side, nodes, probe, tmp_path):
+    """The robot reboots twice: its clock goes back to zero (a clock since boot), then forwards to
+    ROS time. Each jump is a new session: resynced, measured, never paired across."""
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics")
+    gaps = probe.collect(Float64, "/twin/gap/base_position")
+    virtual = probe.collect(JointState, "/virtual/joint_states", LATEST_QOS)
+    robot = {"profile": "nominal", "motion": "stand"}
+    for session, clock in enumerate(("ros", "boot", "ros"), start=1):
+        emulator = nodes("physical_emulator", robot | {"clock": clock}, params_file=params_file())
+        expected = {"sessions": str(session), "resyncs": str(session), "resync": "confirmed"}
+        probe.wait_for(lambda want=expected: _twin_sync(diagnostics).items() >= want.items(), timeout=60,
+                       what=f"session {session} begun and resynced")
+        gaps.clear()
+        probe.wait_for(lambda: len(gaps) > 40, timeout=30, what=f"session {session} measured")
+        stamp = convert.to_seconds(virtual[-1].header.stamp)
+        assert (stamp < 1000.0) == (clock == "boot")  # the simulator's clock followed the robot's
+        emulator.stop(signal.SIGKILL)
+    values = _twin_sync(diagnostics)
+    assert values["resyncs"] == "3" and values["last_resync"] == "physical clock jump"
+    assert all(p.alive() for p in virtual_side.values())
+    assert virtual_side["gap_monitor"].stop() == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["samples"]["sessions"] == 3
+    jumps = [e for e in report["events"] if e["kind"] == "clock_jump" and e["stream"] == "physical_joints"]
+    assert [e["session"] for e in jumps] == [2, 3]
+    # A clock since boot: its first samples heard a few seconds in (those before discovery are lost).
+    assert jumps[0]["to_stamp_s"] < 60.0 < 1e9 < jumps[0]["from_stamp_s"] and jumps[1]["to_stamp_s"] > 1e9
+    assert [e["why"] for e in report["events"] if e["kind"] == "resync"] == ["start", "physical clock jump",
+                                                                             "physical clock jump"]
+    assert report["base_position_error_m"]["max"] < 0.01 and report["samples"]["paired"] > 120
+    assert "the physical clock jumped" in virtual_side["twin_sync"].output()
+    assert "the simulation's clock starts again" in virtual_side["embedded_sim"].output()
+
+
+@pytest.mark.ros
+def test_a_simulator_killed_and_started_again_is_resynced_and_the_hole_reported(virtual_side, nodes, probe,
+                                                                               tmp_path):
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics")
+    gaps = probe.collect(Float64, "/twin/gap/base_position")
+    nodes("physical_emulator", {"profile": "nominal", "motion": "tour"}, params_file=params_file())
+    probe.wait_for(lambda: len(gaps) > 100, timeout=60, what="the gap measured")
+    killed = time.monotonic()
+    virtual_side["embedded_sim"].stop(signal.SIGKILL)
+    probe.wait_for(lambda: _twin_sync(diagnostics).get("simulator") == "silent", timeout=10,
+                   what="twin_sync to notice the simulator is gone")
+    assert any(s.level == b"\x02" and "simulator running" in s.message for s in statuses(diagnostics, "twin_sync"))
+    restarted = nodes("embedded_sim", {}, params_file=params_file())
+    probe.wait_for(lambda: _twin_sync(diagnostics).get("last_resync") == "simulator back"
+                   and _twin_sync(diagnostics).get("resync") == "confirmed", timeout=60,
+                   what="the simulator back and resynced")
+    down = time.monotonic() - killed
+    gaps.clear()
+    probe.wait_for(lambda: len(gaps) > 100, timeout=30, what="the gap measured again")
+    after = np.array([g.data for g in gaps])
+    print(f"simulator down {down:.1f} s; base gap after the resync: max {after.max() * 1e3:.2f} mm")
+    assert after.max() < 0.05  # within WARN of config/twin.yaml: the twin is back on the robot
+    assert restarted.alive() and virtual_side["twin_sync"].alive() and virtual_side["gap_monitor"].alive()
+    assert virtual_side["gap_monitor"].stop() == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    holes = [e for e in report["events"] if e["kind"] == "hole" and e["stream"] == "virtual_joints"]
+    assert len(holes) == 1 and holes[0]["duration_s"] > 1.0, report["events"]
+    resyncs = [e for e in report["events"] if e["kind"] == "resync"]
+    assert [e["why"] for e in resyncs] == ["start", "simulator back"]
+    assert resyncs[1]["time_s"] >= holes[0]["time_s"]
+    assert report["samples"]["sessions"] == 1 and report["base_position_error_m"]["max"] < 0.05
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB filesystem of its own (tmpfs), which a recording fills within seconds."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (root is needed): {made.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+@pytest.mark.ros
+def test_a_disk_that_fills_up_is_a_warning_and_what_was_written_stays_readable(small_disk, tmp_path):
+    out, recording = tmp_path / "out", small_disk / "run.mcap"
+    result = cli("demo", "--duration", "25", "--profile", "nominal", "--motion", "stand", "--out", str(out),
+                 "--record", str(recording))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output  # every node ran to the end
+    logs = "".join(path.read_text() for path in (out / "logs").glob("*.log"))
+    assert f"recording to {recording} stopped" in logs and "No space left on device" in logs, logs[-3000:]
+    report = json.loads((out / "report.json").read_text())  # measured to the end all the same
+    assert report["partial"] is False and report["duration_s"] > 20.0
+    assert report["base_position_error_m"]["max"] < 0.005
+    replay = cli("replay", str(recording), "--out", str(tmp_path / "replay"))
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "truncated" in replay.stdout + replay.stderr
+    assert json.loads((tmp_path / "replay" / "report.json").read_text())["samples"]["paired"] > 500

@@ -147,6 +147,62 @@ def test_pairing_waits_for_all_streams_and_counts_what_it_cannot_pair():
     assert pairing.counts.unpaired > 1 and pairing.counts.paired == 10
 
 
+def test_pairing_never_pairs_across_a_restart_of_the_physical_clock():
+    """The physical robot reboots at stamp 10 s: its clock starts again at 0, and the virtual
+    streams (lockstep) follow a little later. Each session pairs within itself, none across, and
+    the run timeline goes on forwards."""
+    pairing = Pairing(joint_count=1, max_gap=0.1, max_wait=1.0, clock_jump=2.0)
+    quat = [0.0, 0.0, 0.0, 1.0]
+    before, after = np.arange(9.0, 10.0, 0.01), np.arange(0.0, 1.0, 0.01)
+
+    def feed(streams, times, value):
+        for stream in streams:
+            width = 1 if stream.endswith("joints") else 7
+            rows = np.hstack([np.full((len(times), 3), value), np.tile(quat, (len(times), 1))])[:, :width]
+            pairing.extend(stream, times, rows if width == 7 else np.full((len(times), 1), value))
+
+    physical, virtual = ("physical_joints", "physical_base"), ("virtual_joints", "virtual_base")
+    feed(physical, before, 1.0)
+    feed(virtual, before[:50], 1.0)
+    first = pairing.take()
+    feed(physical, after, 2.0)  # the physical side has restarted; the simulator still runs behind it
+    feed(virtual, before[50:], 1.0)  # its last states of the old session pair with the old physical ones
+    feed(virtual, after, 2.0)
+    second = pairing.take()
+    assert len(first) == 50 and np.all(first.physical_joints == 1.0)
+    assert len(second) == 150 and pairing.counts.unpaired == 0
+    assert np.all(second.physical_joints[:50] == 1.0) and np.all(second.physical_joints[50:] == 2.0)
+    assert np.all(second.virtual_joints[50:] == 2.0)
+    assert second.times[50] >= second.times[49] + 1.0  # one timeline, a session gap between
+    assert pairing.counts.sessions == 2
+    jumps = [e for e in pairing.events if e["kind"] == "clock_jump"]
+    assert sorted(e["stream"] for e in jumps) == sorted(physical + virtual)
+    assert {e["to_stamp_s"] for e in jumps} == {0.0} and {e["session"] for e in jumps} == {2}
+    assert pairing.stamp(float(second.times[55])) == pytest.approx(after[5])
+    assert pairing.stamp(float(first.times[5])) == pytest.approx(before[5])
+    assert pairing.counts.missing == dict.fromkeys(Pairing.STREAMS, 0)  # a restart is no hole
+    feed(physical + virtual, 1.5 + after[:10], 2.0)  # 0.5 s later: a hole in every stream
+    assert pairing.counts.holes == dict.fromkeys(Pairing.STREAMS, 1)
+    hole = next(e for e in pairing.events if e["kind"] == "hole")
+    assert hole["duration_s"] == pytest.approx(0.51) and pairing.stamp(hole["run_time"]) == pytest.approx(0.99)
+
+
+def test_a_simulator_down_for_longer_than_clock_jump_is_a_hole_not_a_session():
+    pairing = Pairing(joint_count=1, max_gap=0.1, max_wait=1.0, clock_jump=2.0)
+    times = np.arange(0.0, 10.0, 0.01)
+    down = (times > 3.0) & (times < 6.5)  # 3.5 s without the simulator
+    for stream in ("physical_joints", "physical_base", "virtual_joints", "virtual_base"):  # as gap_monitor takes them
+        kept = times if stream.startswith("physical") else times[~down]
+        width = 1 if stream.endswith("joints") else 7
+        values = np.zeros((len(kept), width))
+        if width == 7:
+            values[:, 6] = 1.0
+        pairing.extend(stream, kept, values)
+    paired = pairing.take()
+    assert pairing.counts.sessions == 1 and len(paired) == int((~down).sum())  # every one, the hole apart
+    assert [e["stream"] for e in pairing.events] == ["virtual_joints", "virtual_base"]
+
+
 def test_pairing_counts_the_samples_a_stream_is_missing():
     """Holes in the stamps: an interval of k periods (the stream's median interval) misses k - 1."""
     pairing = Pairing(joint_count=1, max_gap=0.1, max_wait=1.0)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digital_twin_gz.emulator import Motion, PhysicalRobot, ProfileError, apply_physics, foot_links, load_profile
+from digital_twin_gz.emulator import (
+    Motion,
+    PhysicalRobot,
+    ProfileError,
+    apply_physics,
+    command_refusal,
+    foot_links,
+    load_profile,
+)
 from digital_twin_gz.gazebo import GazeboControl, SimControlError
 from digital_twin_gz.robot import load_roles
 from digital_twin_gz.sim import Simulator
@@ -61,6 +69,24 @@ def test_gate_rejects_bad_samples_with_reasons_and_clamps(description):
     assert gate.accepted == 2 and gate.last_stamp == 2.0
     partial = gate.accept(3.0, ["l_knee_pitch"], [0.3])
     assert partial.joint_index.tolist() == [knee] and partial.velocities is None
+
+
+def test_a_jump_of_the_physical_clock_starts_a_session_a_late_sample_is_rejected(description):
+    gate = SampleGate(description, JointMap(description), clock_jump=2.0)
+    names, q = list(description.joint_names), description.default_positions
+    assert not gate.accept(500.0, names, q).new_session and gate.sessions == 1
+    with pytest.raises(SampleError, match="not after"):
+        gate.accept(498.5, names, q)  # 1.5 s back: late, not a restart
+    rebooted = gate.accept(0.01, names, q)
+    assert rebooted.new_session and gate.jumps == [(500.0, 0.01)] and gate.sessions == 2
+    assert not gate.accept(0.012, names, q).new_session
+    with pytest.raises(SampleError):
+        gate.accept(0.012, names, q)
+    assert gate.accept(1.7e9, names, q).new_session  # the clock set to the epoch
+    assert not gate.accept(1.7e9 + 1.9, names, q).new_session  # a 1.9 s hole: the same session
+    assert gate.sessions == 3 and gate.rejected == {"out_of_order": 2}
+    with pytest.raises(SampleError):  # without a clock_jump every step back is out of order
+        SampleGate(description, JointMap(description), last_stamp=500.0).accept(0.01, names, q)
 
 
 def test_stale_watch():
@@ -123,17 +149,26 @@ def test_emulated_robot_stays_upright_through_the_tour(description, profile):
     assert min(heights) > 0.7
 
 
-def test_commands_take_joints_over_and_give_them_back(description):
+def test_commands_take_joints_over_and_hold_them_when_they_stop(description):
     roles = load_roles(description)
     robot = PhysicalRobot(description, Simulator(description).world, load_profile("nominal"),
-                          Motion("stand", description, roles), roles, command_timeout=0.2, blend=0.2)
+                          Motion("stand", description, roles), roles)
     elbow = description.index("l_elbow_pitch")
     for k in range(1, 21):  # commands at 20 Hz for 1 s, as a mirror sends them
         robot.command(np.array([elbow]), np.array([-1.2]))
         robot.advance(k * 0.05)
     assert robot.sim.state().joint_positions[elbow] == pytest.approx(-1.2, abs=0.05)
-    robot.advance(3.0)
-    assert robot.sim.state().joint_positions[elbow] == pytest.approx(description.default_positions[elbow], abs=0.05)
+    robot.advance(5.0)  # no command for 4 s: the elbow holds where it was sent, the rest stands
+    state = robot.sim.state()
+    assert state.joint_positions[elbow] == pytest.approx(-1.2, abs=0.05)
+    others = np.arange(len(description.joint_names)) != elbow
+    assert np.allclose(state.joint_positions[others], robot.motion.positions(5.0)[others], atol=0.05)
+
+
+def test_a_command_is_obeyed_only_while_fresh():
+    assert command_refusal(10.0, 10.05, 0.1) is None
+    assert "older than 0.1 s" in command_refusal(10.0, 10.2, 0.1)
+    assert "ahead" in command_refusal(10.5, 10.0, 0.1)
 
 
 def test_gazebo_control_says_what_is_missing():
@@ -167,14 +202,16 @@ def test_one_sample_at_a_time_is_the_batch_one_row_at_a_time(description):
     rng = np.random.default_rng(7)
     names = list(description.joint_names)
     n = len(names)
-    stamps = np.cumsum(rng.choice([0.002, -0.004, 0.0], size=200, p=[0.85, 0.1, 0.05])) + 1.0
+    stamps = np.cumsum(rng.choice([0.002, -0.004, 0.0], size=200, p=[0.85, 0.1, 0.05])) + 100.0
+    stamps[120:] -= 100.0  # the physical robot restarted: its clock back near zero
+    stamps[170:] += 1e6  # and then set forwards
     stamps[17] = np.nan
     positions = description.default_positions + rng.normal(0.0, 0.8, size=(200, n))  # some past the limits
     positions[40, 5] = np.inf
     velocities = rng.normal(0.0, 8.0, size=(200, n))
     velocities[60, 2] = np.nan  # that row then carries no velocity targets
     efforts = rng.normal(0.0, 50.0, size=(200, n))
-    one, batch = SampleGate(description, JointMap(description)), SampleGate(description, JointMap(description))
+    one, batch = (SampleGate(description, JointMap(description), clock_jump=2.0) for _ in range(2))
     commands = []
     for k in range(200):
         try:
@@ -185,6 +222,8 @@ def test_one_sample_at_a_time_is_the_batch_one_row_at_a_time(description):
     assert [k for k, _ in commands] == many.rows.tolist()
     assert one.rejected == batch.rejected and one.accepted == batch.accepted == len(many)
     assert set(one.rejected) == {"out_of_order", "bad_stamp", "not_finite"}
+    assert one.jumps == batch.jumps and len(one.jumps) == 2 and one.sessions == 3
+    assert [k for k, c in commands if c.new_session] == [120, 170]
     for row, (_, command) in enumerate(commands):
         assert np.array_equal(command.positions, many.positions[row])
         moved = tuple(description.joint_names[i] for i in many.joint_index[many.clamped[row]])

@@ -287,9 +287,9 @@ def test_mirror_drives_the_physical_robot_within_limits_and_stops_on_the_gap(twi
     teleop.wait_for(probe, "mirror: refused: gap 0.200 m > 0.050 m")
     probe.spin_for(0.5)
     assert len(commands) == sent
-    # Without commands the emulated robot goes back to its own motion (standing).
-    probe.wait_for(lambda: abs(_position(physical, joint) - default) < 0.1, timeout=10,
-                   what="the physical robot to return to its motion")
+    # Without commands the emulated robot holds where it was last sent, as a real one does.
+    probe.spin_for(1.0)
+    assert abs(_position(physical, joint) - upper) < 0.1
 
     # Engaged again once the gap is small, released with the key.
     gap["value"] = 0.01
@@ -312,6 +312,43 @@ def test_mirror_drives_the_physical_robot_within_limits_and_stops_on_the_gap(twi
     assert "twin_sync resumed" in teleop.screen()
     probe.wait_for(lambda: _paused(diagnostics) == "false", timeout=10, what="twin_sync to resume")
     assert all(p.alive() for p in twin.values())
+
+
+def test_a_teleop_killed_while_mirroring_leaves_the_physical_robot_holding(twin, probe, terminal, description):
+    """SIGKILL, so nothing of teleop's own shutdown runs: the commands just stop, mid-motion, and
+    the physical robot holds the last one (the emulator's command interface, as a real robot's)."""
+    physical = probe.collect(JointState, "/physical/joint_states", STATE_QOS)  # every sample: the motion's end
+    commands = probe.collect(JointTrajectory, "/physical/joint_commands")
+    gap_publisher = probe.node.create_publisher(Float64, "/twin/gap/base_position", 10)
+    probe.node.create_timer(0.05, lambda: gap_publisher.publish(Float64(data=0.01)))
+    teleop = terminal("teleop", "--mirror", "--max-gap", "0.05", "--mirror-rate", str(MIRROR_RATE))
+    teleop.wait_for(probe, "teleop has the virtual robot", timeout=30)
+    joint = "l_shoulder_roll"
+    j, default = description.index(joint), description.default_positions[description.index(joint)]
+    _select(teleop, probe, tabs=3, downs=2, joint=joint)
+    teleop.wait_for(probe, "gap: 0.010 m")
+    teleop.keys("m")
+    teleop.wait_for(probe, "mirror: ON")
+    teleop.keys("Right", "Right", "Right", "Right")  # 2 rad at teleop's speed: about a second of motion
+    probe.wait_for(lambda: _position(physical, joint) > default + 0.5, timeout=10, what="the physical arm moving")
+    os.kill(teleop.pane()[2], signal.SIGKILL)
+    killed = time.time()
+    probe.spin_for(1.5)
+    assert teleop.wait_exit(probe) == -signal.SIGKILL
+    assert all(convert.to_seconds(m.header.stamp) < killed + 0.05 for m in commands)
+    last = commands[-1].points[0].positions[j]
+    stamps = np.array([convert.to_seconds(m.header.stamp) for m in physical])
+    positions = np.array([m.position[list(m.name).index(joint)] for m in physical])
+    moving = positions[(stamps > killed - 0.3) & (stamps < killed)]
+    assert np.ptp(moving) > 0.05  # it was moving when the commands stopped
+    held = positions[stamps >= killed + 0.5]
+    assert len(held) > 0.8 * EMULATOR_RATE  # a second of samples
+    settled = stamps[stamps > killed][np.flatnonzero(np.abs(positions[stamps > killed] - held[-1]) > 0.005)]
+    print(f"held {held[-1] - last:+.4f} rad from the last command, within 5 mrad of it "
+          f"{(settled.max() if len(settled) else killed) - killed:.3f} s after the kill")
+    # Held where it was sent, less what gravity takes from a position controller without feed-forward,
+    # and not back to its own motion (standing, the arm down).
+    assert np.ptp(held) < 0.01 and abs(held.mean() - last) < 0.1 and held.min() > default + 0.4
 
 
 def test_teleop_explains_its_keys_and_needs_a_terminal():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from helpers import cli
+from helpers.ros_harness import statuses
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 from std_srvs.srv import SetBool, Trigger
@@ -60,21 +61,7 @@ def test_the_gap_measures_the_perturbation(tmp_path):
     assert nominal["status"] == "OK"
 
 
-@pytest.fixture
-def twin(nodes, probe, tmp_path):
-    """The virtual side (embedded_sim, twin_sync, gap_monitor) from config/twin.yaml."""
-    started = {name: nodes(name, params, params_file=params_file()) for name, params in (
-        ("embedded_sim", {}), ("twin_sync", {}), ("gap_monitor", {"out_dir": str(tmp_path / "report")}))}
-    probe.wait_for(lambda: probe.node.count_subscribers("/physical/joint_states") >= 2
-                   and probe.node.count_publishers("/virtual/joint_states") >= 1, timeout=30, what="the twin's nodes")
-    return started
-
-
-def _statuses(messages: list[DiagnosticArray], name: str) -> list:
-    return [s for m in messages for s in m.status if s.name == name]
-
-
-def test_killing_the_physical_robot_is_reported_and_the_report_is_still_written(twin, nodes, probe, tmp_path):
+def test_killing_the_physical_robot_is_reported_and_the_report_is_still_written(virtual_side, nodes, probe, tmp_path):
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics")
     gaps = probe.collect(Float64, "/twin/gap/base_position")
     # The tour starts standing, as the demo does: a twin that first hears the robot mid-squat
@@ -84,16 +71,16 @@ def test_killing_the_physical_robot_is_reported_and_the_report_is_still_written(
     emulator.stop(signal.SIGKILL)
     diagnostics.clear()
     probe.wait_for(lambda: any(s.level == b"\x02" and "stale" in s.message
-                               for s in _statuses(diagnostics, "twin_sync")),
+                               for s in statuses(diagnostics, "twin_sync")),
                    timeout=10, what="twin_sync to report the stale feed")
-    probe.wait_for(lambda: any("stale" in s.message for s in _statuses(diagnostics, "gap_monitor")),
+    probe.wait_for(lambda: any("stale" in s.message for s in statuses(diagnostics, "gap_monitor")),
                    timeout=10, what="gap_monitor to report the stale feed")
-    assert all(p.alive() for p in twin.values())
-    assert twin["gap_monitor"].stop() == 0
+    assert all(p.alive() for p in virtual_side.values())
+    assert virtual_side["gap_monitor"].stop() == 0
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["samples"]["paired"] > 40
     assert report["base_position_error_m"]["max"] < 0.05
-    assert "wrote" in twin["gap_monitor"].output()
+    assert "wrote" in virtual_side["gap_monitor"].output()
 
 
 def _wait_until_the_chain_answers(probe, publisher, virtual: list, names: list[str], q: np.ndarray) -> None:
@@ -110,7 +97,7 @@ def _wait_until_the_chain_answers(probe, publisher, virtual: list, names: list[s
     probe.wait_for(answered, timeout=30, what="a virtual state answering a physical sample")
 
 
-def test_bad_physical_samples_are_rejected_and_the_twin_keeps_running(twin, probe):
+def test_bad_physical_samples_are_rejected_and_the_twin_keeps_running(virtual_side, probe):
     description = load_description()
     names = list(description.joint_names)
     q = description.default_positions
@@ -134,15 +121,15 @@ def test_bad_physical_samples_are_rejected_and_the_twin_keeps_running(twin, prob
     assert stamps == pytest.approx([10.0, 10.006, 10.008])
     assert all(np.isfinite(m.points[0].positions).all() for m in forwarded)
     assert virtual and convert.to_seconds(virtual[-1].header.stamp) == pytest.approx(10.008, abs=0.002)
-    values = {kv.key: kv.value for s in _statuses(diagnostics, "twin_sync")[-1:] for kv in s.values}
+    values = {kv.key: kv.value for s in statuses(diagnostics, "twin_sync")[-1:] for kv in s.values}
     assert values["rejected_not_finite"] == "1"
     assert values["rejected_unknown_joint"] == "1"
     assert values["rejected_out_of_order"] == "1"
-    assert all(p.alive() for p in twin.values())
-    assert "rejected sample on /physical/joint_states" in twin["twin_sync"].output()
+    assert all(p.alive() for p in virtual_side.values())
+    assert "rejected sample on /physical/joint_states" in virtual_side["twin_sync"].output()
 
 
-def test_pause_resume_and_resync(twin, nodes, probe):
+def test_pause_resume_and_resync(virtual_side, nodes, probe):
     forwarded = probe.collect(JointTrajectory, "/virtual/joint_trajectory")
     nodes("physical_emulator", {"profile": "nominal", "motion": "stand"}, params_file=params_file())
     probe.wait_for(lambda: len(forwarded) > 20, timeout=30, what="forwarding")
@@ -166,7 +153,7 @@ def test_pause_resume_and_resync(twin, nodes, probe):
     assert response.success and "physical base pose" in response.message and "confirm" in response.message
     # Confirmed by the virtual odometry that follows, not by the request.
     probe.wait_for(lambda: any(kv.key == "resync" and kv.value == "confirmed" for s in
-                               _statuses(diagnostics, "twin_sync") for kv in s.values),
+                               statuses(diagnostics, "twin_sync") for kv in s.values),
                    timeout=10, what="the resync confirmed by /virtual/odom")
 
 
@@ -190,7 +177,7 @@ def test_a_resync_no_odometry_confirms_is_reported(nodes, probe):
     diagnostics = probe.collect(DiagnosticArray, "/diagnostics")
     assert _resync_at_a_physical_pose(probe).success  # requested; only the odometry can say it happened
     probe.wait_for(lambda: any(kv.key == "resync" and kv.value == "not confirmed" for s in
-                               _statuses(diagnostics, "twin_sync") for kv in s.values),
+                               statuses(diagnostics, "twin_sync") for kv in s.values),
                    timeout=15, what="twin_sync to report the unconfirmed resync")
     assert "resync not confirmed" in sync.output()
 

@@ -9,9 +9,10 @@ from digital_twin_gz.emulator.physical import (
     Profile,
     ProfileError,
     apply_physics,
+    command_refusal,
     foot_links,
     load_profile,
 )
 
 __all__ = ["Measurement", "MeasurementPerturbation", "Motion", "PhysicalRobot", "PhysicsPerturbation", "Profile",
-           "ProfileError", "apply_physics", "foot_links", "load_profile"]
+           "ProfileError", "apply_physics", "command_refusal", "foot_links", "load_profile"]

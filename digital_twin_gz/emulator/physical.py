@@ -210,18 +210,30 @@ def _quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                      aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz])
 
 
+def command_refusal(stamp: float, now: float, max_age: float) -> str | None:
+    """Why a joint command stamped ``stamp`` is not obeyed at ``now`` (the robot's command timeout:
+    one older than ``max_age`` s is stale, one from further than that ahead is from a clock that is
+    off), or None."""
+    age = now - stamp
+    if age > max_age:
+        return f"stamped {age:.3f} s ago, older than {max_age:g} s"
+    if age < -max_age:
+        return f"stamped {-age:.3f} s ahead of this robot's clock"
+    return None
+
+
 class PhysicalRobot:
     """A perturbed simulator performing a motion on its own controller.
 
-    Joint commands (``command``) take over the joints they name, as a real robot obeys
-    its command interface; ``command_timeout`` after the last one those joints blend back
-    to the motion over ``blend`` seconds.
+    Joint commands (``command``) take over the joints they name, as a real robot obeys its
+    command interface, and hold them at the last command when the commands stop (a sender that
+    died leaves the robot standing where it was sent, not resuming what it did before).
     """
 
     CONTROL_PERIOD = 0.002
 
     def __init__(self, description: RobotDescription, world: WorldSettings, profile: Profile, motion: Motion,
-                 roles: JointRoles, command_timeout: float = 0.5, blend: float = 1.0) -> None:
+                 roles: JointRoles) -> None:
         self.description = description
         self.profile = profile
         self.motion = motion
@@ -230,30 +242,19 @@ class PhysicalRobot:
         self.sim.reset()
         self.sim.settle()
         self.sensors = Sensors(profile.measurement, profile.seed)
-        self.command_timeout = command_timeout
-        self.blend = blend
         self._all = np.arange(len(description.joint_names))
         self._command = np.full(len(self._all), np.nan)
-        self._last_command = -np.inf
         self._next_control = 0.0
 
     def command(self, joint_index: np.ndarray, positions: np.ndarray) -> None:
         """Position targets for some joints, from now on (clamped to the joint limits)."""
         lower, upper = self.description.lower[joint_index], self.description.upper[joint_index]
         self._command[joint_index] = np.clip(positions, lower, upper)
-        self._last_command = self.sim.time
 
     def targets(self, t: float) -> np.ndarray:
         targets = self.motion.positions(t)
         commanded = ~np.isnan(self._command)
-        if not commanded.any():
-            return targets
-        since = t - self._last_command - self.command_timeout
-        weight = 1.0 if since <= 0 else max(0.0, 1.0 - since / self.blend)
-        if weight == 0.0:
-            self._command[:] = np.nan
-            return targets
-        targets[commanded] += weight * (self._command[commanded] - targets[commanded])
+        targets[commanded] = self._command[commanded]
         return targets
 
     def advance(self, t: float) -> None:

@@ -148,6 +148,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _event_value(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 def _stat_row(label: str, s: dict, scale: float) -> list[str]:
     return [label, *(_fmt(s[k], scale) for k in ("mean", "rms", "p95", "max"))]
 
@@ -202,6 +206,13 @@ def render_html(report: dict, samples: GapSamples, pictures: list[Picture], pict
                       [[f"{c['time_s']:.3f}", c["level"], "entered" if c["entered"] else "left",
                         f"{c['base_position_error_m'] * 1e3:.1f}"] for c in crossings])
                if crossings else "<p class='meta'>none: the base position error never crossed WARN or ERROR</p>")
+    events = report.get("events", [])
+    out.append("<h2>Events (holes, clock jumps, resyncs)</h2>")
+    out.append(_table(["time (s)", "event", "what"],
+                      [[f"{e['time_s']:.3f}", e["kind"], ", ".join(f"{k} {_event_value(v)}" for k, v in e.items()
+                                                                   if k not in ("time_s", "kind"))]
+                       for e in events])
+               if events else "<p class='meta'>none: no stream had a hole, no clock jumped, no resync</p>")
     out.append("<h2>Largest gaps, pictured</h2><p class='meta'>solid: the physical robot; orange ghost: the twin. "
                "Left: front camera, right: side camera.</p>")
     for picture in pictures:

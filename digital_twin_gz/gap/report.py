@@ -7,7 +7,11 @@ and ``max``; ``per_joint_position_error_rad`` keyed by joint name and
 ``mpjpe_mm``; ``drift_rate_m_per_s``; ``profile``, ``motion``, ``samples`` counts and
 ``duration_s``; ``thresholds``, ``threshold_crossings`` and the worst ``status`` (ERROR when no sample
 was paired); ``partial``: true in the checkpoints gap_monitor writes while it runs (a complete report
-of the span so far, which is what is left when the process is killed), false in the final one. Only
+of the span so far, which is what is left when the process is killed), false in the final one;
+``events``: what interrupted the streams, in time order (``hole``: an interval longer than
+``max_gap`` in a stream; ``clock_jump``: a stream's clock restarted, a new session begins, nothing is
+paired across it; ``resync``: twin_sync sent the virtual base to the physical pose), each with
+``time_s`` on the report's time axis (negative before the first measured sample). Only
 ``written_at`` and ``written_by`` say when and where it was written.
 """
 
@@ -44,7 +48,8 @@ def threshold_crossings(samples: GapSamples, thresholds: Thresholds) -> list[dic
 
 
 def build_report(log: GapLog, counts: PairingCounts, thresholds: Thresholds, *, robot: str, profile: str,
-                 motion: str, simulator: str, source: str, partial: bool = False) -> dict:
+                 motion: str, simulator: str, source: str, partial: bool = False,
+                 events: list[dict] = ()) -> dict:
     samples = log.samples
     metrics = summarise(samples, log.joint_names, log.key_links)
     rms = (metrics["base_position_error_m"]["rms"], metrics["base_orientation_error_rad"]["rms"])
@@ -52,6 +57,10 @@ def build_report(log: GapLog, counts: PairingCounts, thresholds: Thresholds, *, 
     if not len(samples):
         status = ERROR  # nothing measured is no evidence of a small gap
     duration = float(samples.times[-1] - samples.times[0]) if len(samples) > 1 else 0.0
+    origin = float(samples.times[0]) if len(samples) else 0.0
+    # An event before any physical sample (a resync at the very start) is placed at the start.
+    timed = sorted(({"time_s": float(e["run_time"]) - origin if np.isfinite(e["run_time"]) else 0.0,
+                     **{k: v for k, v in e.items() if k != "run_time"}} for e in events), key=lambda e: e["time_s"])
     return {
         "schema": SCHEMA,
         "robot": robot,
@@ -62,11 +71,13 @@ def build_report(log: GapLog, counts: PairingCounts, thresholds: Thresholds, *, 
         "partial": partial,
         "duration_s": duration,
         "samples": {"paired": counts.paired, "unpaired": counts.unpaired, **dict(counts.samples.items()),
-                    "out_of_order": dict(counts.out_of_order), "missing": dict(counts.missing)},
+                    "out_of_order": dict(counts.out_of_order), "missing": dict(counts.missing),
+                    "holes": dict(counts.holes), "sessions": counts.sessions},
         "status": LEVEL_NAMES[status],
         **metrics,
         "thresholds": asdict(thresholds),
         "threshold_crossings": threshold_crossings(samples, thresholds),
+        "events": timed,
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "written_by": f"{socket.gethostname()}:{os.getpid()}",
     }

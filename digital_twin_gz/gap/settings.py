@@ -10,18 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from digital_twin_gz.gap.metrics import Thresholds
-from digital_twin_gz.robot import params_file
+from digital_twin_gz.robot import ALL_NODES, node_params
 
 NODE = "gap_monitor"
 
 
 def monitor_params(path: Path | None = None) -> dict:
-    """gap_monitor's ``ros__parameters`` in the params file (default: config/twin.yaml)."""
-    config = yaml.safe_load((path or params_file()).read_text()) or {}
-    return dict((config.get(NODE) or {}).get("ros__parameters") or {})
+    """gap_monitor's ``ros__parameters`` in the params file (default: config/twin.yaml), with
+    those every node takes."""
+    return node_params(ALL_NODES, path) | node_params(NODE, path)
 
 
 @dataclass(frozen=True)
@@ -33,6 +31,7 @@ class MonitorSettings:
     max_wait: float
     window: float
     key_links: tuple[str, ...]
+    clock_jump: float
 
     @classmethod
     def from_params(cls, params: Mapping[str, object]) -> MonitorSettings:
@@ -43,7 +42,8 @@ class MonitorSettings:
             base_orientation_warn_rad=float(params["base_orientation_warn"]),
             base_orientation_error_rad=float(params["base_orientation_error"]))
         links = tuple(link for link in params.get("key_links") or () if link)
-        return cls(thresholds, float(params["max_gap"]), float(params["max_wait"]), float(params["window"]), links)
+        return cls(thresholds, float(params["max_gap"]), float(params["max_wait"]), float(params["window"]), links,
+                   float(params["clock_jump"]))
 
 
 def monitor_settings(path: Path | None = None) -> MonitorSettings:

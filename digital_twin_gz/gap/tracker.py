@@ -35,7 +35,8 @@ class GapTracker:
         self.meter = gap.GapMeter(description, key_links)
         self.log = gap.GapLog(description.joint_names, self.meter.key_links)
         self.snapshots = SnapshotLog()
-        self.pairing = Pairing(len(description.joint_names), settings.max_gap, settings.max_wait)
+        self.pairing = Pairing(len(description.joint_names), settings.max_gap, settings.max_wait, settings.clock_jump)
+        self.notes: list[dict] = []
 
     def measure(self) -> gap.GapSamples:
         """Measure every virtual sample that can be paired now; returns the new samples."""
@@ -45,9 +46,15 @@ class GapTracker:
         self.snapshots.extend(paired)
         return samples
 
+    def note(self, kind: str, **detail) -> None:
+        """An event of the run that the streams do not show (a resync of the virtual base), placed
+        on the run timeline at the newest physical sample."""
+        self.notes.append({"kind": kind, "run_time": self.pairing.streams["physical_joints"].last_time, **detail})
+
     def report(self, *, profile: str, motion: str, simulator: str, source: str, partial: bool = False) -> dict:
         return build_report(self.log, self.pairing.counts, self.settings.thresholds, robot=self.description.name,
-                            profile=profile, motion=motion, simulator=simulator, source=source, partial=partial)
+                            profile=profile, motion=motion, simulator=simulator, source=source, partial=partial,
+                            events=[*self.pairing.events, *self.notes])
 
     def write(self, out_dir: Path, report: dict, world: WorldSettings, pictures: bool = True) -> list[Path]:
         """report.json, the HTML report and (``pictures``) its pictures."""

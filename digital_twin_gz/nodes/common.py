@@ -8,7 +8,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from digital_twin_gz.gazebo import bridge
-from digital_twin_gz.robot import RobotDescription, WorldSettings, load_description, load_world
+from digital_twin_gz.robot import ALL_NODES, RobotDescription, WorldSettings, load_description, load_world, node_params
 
 # Reliable like ros_gz_bridge's publishers (depth 10 there), and deep: a subscriber held up
 # for a while (a busy machine, a report being written) takes the samples late, not never, so
@@ -39,30 +39,38 @@ RESET = "/virtual/reset"
 DIAGNOSTICS = "/diagnostics"
 
 
-class LatestMessage:
-    """The newest message on a topic, serialized, taken when asked instead of handed to a callback.
+class TakenMessages:
+    """A topic's messages, serialized, taken when asked instead of handed to a callback.
 
-    A node that needs only the latest of a 500 Hz stream (twin_sync's base poses, for a resync)
-    would pay a callback for every message: ~60 us of CPU each, measured here. This subscription
-    lives on a side node that no executor spins, so its messages wait in a history of one until
-    taken: ~30 us each, Fast DDS's own receiving (``bench/bench_message_cost.py`` measures both).
+    A node that needs only the latest of a 500 Hz stream (twin_sync's base poses, for a resync),
+    or takes its streams in batches anyway (gap_monitor), would pay a callback for every message:
+    ~60 us of CPU each, measured here. This subscription lives on a side node that no executor
+    spins, so its messages wait in their history (``qos``) until taken: ~30 us each, Fast DDS's own
+    receiving (``bench/bench_message_cost.py`` measures both). Taking from the subscription itself
+    also leaves nothing to an executor's events, which rclpy's EventsExecutor in these wheels was
+    seen to lose: a subscription then stalled for good while the writer it matched was restarted.
     """
 
-    def __init__(self, node: Node, msg_type: type, topic: str) -> None:
-        side = getattr(node, "_latest_side_node", None)
+    def __init__(self, node: Node, msg_type: type, topic: str, qos: QoSProfile = TAKE_QOS) -> None:
+        side = getattr(node, "_taken_side_node", None)
         if side is None:
-            side = node._latest_side_node = Node(f"{node.get_name()}_latest", context=node.context,
-                                                 namespace=node.get_namespace())
+            side = node._taken_side_node = Node(f"{node.get_name()}_taken", context=node.context,
+                                                namespace=node.get_namespace())
         self.topic = topic
         self._msg_type = msg_type
-        self._subscription = side.create_subscription(msg_type, topic, _never_called, TAKE_QOS, raw=True)
+        self._subscription = side.create_subscription(msg_type, topic, _never_called, qos, raw=True)
+
+    def take_all(self) -> list[bytes]:
+        """Every message since the last take, oldest first."""
+        taken = []
+        while (message := self._subscription.handle.take_message(self._msg_type, True)) is not None:
+            taken.append(message[0])
+        return taken
 
     def take(self) -> bytes | None:
         """The newest message since the last take, None if none came."""
-        newest = None
-        while (taken := self._subscription.handle.take_message(self._msg_type, True)) is not None:
-            newest = taken[0]
-        return newest
+        taken = self.take_all()
+        return taken[-1] if taken else None
 
 
 def _never_called(_data: bytes) -> None:
@@ -72,6 +80,14 @@ def _never_called(_data: bytes) -> None:
 def declare_strings(node: Node, name: str) -> list[str]:
     """A string-array parameter that may be empty (ROS cannot infer the type of [])."""
     return [v for v in node.declare_parameter(name, [""]).value if v]
+
+
+def declare_clock_jump(node: Node) -> float:
+    """``clock_jump`` (s), which every node of the twin must read alike: its default is twin.yaml's."""
+    value = float(node.declare_parameter("clock_jump", float(node_params(ALL_NODES)["clock_jump"])).value)
+    if value <= 0:
+        raise ValueError(f"parameter clock_jump must be positive, got {value}")
+    return value
 
 
 def declare_robot(node: Node) -> tuple[RobotDescription, WorldSettings, bridge.VirtualTopics]:

@@ -7,7 +7,9 @@ JointStatePublisher would publish for the description, in its order, with effort
 in gz-sim 8 fills the joint force it publishes); the odometry twist as OdometryPublisher
 computes it (finite differences of poses, averaged). Pacing ``realtime`` follows the wall
 clock; ``lockstep`` steps to the stamp of each trajectory it receives, as fast as the CPU
-allows.
+allows, and starts its clock again where the trajectories' stamps jump (``clock_jump``: the
+physical robot restarted). Started while the twin runs (after a crash), it begins in the pose its
+first trajectory commands, not in the default pose, and twin_sync then moves its base.
 """
 
 from __future__ import annotations
@@ -28,15 +30,16 @@ from trajectory_msgs.msg import JointTrajectory
 
 from digital_twin_gz.emulator import apply_physics, foot_links, load_profile
 from digital_twin_gz.nodes import convert
-from digital_twin_gz.nodes.common import RESET, SET_BASE_POSE, STATE_QOS, declare_robot, run
+from digital_twin_gz.nodes.common import RESET, SET_BASE_POSE, STATE_QOS, declare_clock_jump, declare_robot, run
 from digital_twin_gz.recording import cdr
 from digital_twin_gz.robot import load_roles
-from digital_twin_gz.sim import Simulator, Trajectory, TrajectoryError
-from digital_twin_gz.sim.timebase import SimClock
+from digital_twin_gz.sim import SimClock, Simulator, Trajectory, TrajectoryError
 
 PACINGS = ("realtime", "lockstep")
 # States one realtime tick publishes at most while catching up with the wall clock (0.1 s at 500 Hz).
 CATCH_UP_STATES = 50
+# rad: a first trajectory further than this from the standing pose puts the robot in its pose first.
+START_POSE_TOLERANCE = 0.05
 
 
 class EmbeddedSim(Node):
@@ -52,6 +55,7 @@ class EmbeddedSim(Node):
         ghost_topics = (self.declare_parameter("ghost_joint_states", "").value,
                         self.declare_parameter("ghost_odom", "").value)
         physics_profile = self.declare_parameter("physics_profile", "").value
+        self.clock_jump = declare_clock_jump(self)
 
         self.sim = Simulator(description, world)
         if physics_profile:
@@ -69,6 +73,7 @@ class EmbeddedSim(Node):
         self.base_frame = description.root_link
         self.lock = threading.Lock()
         self.clock = SimClock(convert.now_seconds(self) if self.pacing == "realtime" else None)
+        self._base_request: tuple[np.ndarray, np.ndarray] | None = None  # the last base pose asked for
         self._wall_start = time.monotonic()
 
         self.pub_clock = self.create_publisher(Clock, topics.clock, 10)
@@ -168,10 +173,35 @@ class EmbeddedSim(Node):
         with self.lock:
             if self.pacing == "lockstep":
                 if not self.clock.started:
+                    self._start_in(trajectory)
                     self.clock.start_at(stamp, self.sim.time)
+                elif self.clock.restart_if_jumped(stamp, self.sim.time, self.clock_jump):
+                    self.get_logger().warning(
+                        f"trajectory stamps jumped by {stamp - self.clock.stamp(self.sim.time):+.3f} s "
+                        f"(more than clock_jump {self.clock_jump:g} s): the physical clock restarted; the "
+                        f"simulation's clock starts again at {stamp:.3f} s")
                 self.sim.step_to(self.clock.sim_time(stamp))
                 self.publish_state()
             self.sim.follow(trajectory)
+
+    def _start_in(self, trajectory: Trajectory) -> None:
+        """Where the first trajectory commands joints more than START_POSE_TOLERANCE from the pose
+        the simulator stands in (started again while the physical robot is mid-motion), put the
+        robot at rest in the commanded pose first (the other joints at their defaults), so that its
+        controllers do not tear it there; a base pose asked for before (twin_sync's resync at the
+        start) is kept. A twin started with its robot stands as it was settled."""
+        commanded = trajectory.positions[-1]
+        if np.max(np.abs(commanded - self.sim.state().joint_positions[trajectory.joint_index])) <= START_POSE_TOLERANCE:
+            return
+        positions = self.sim.description.default_positions.copy()
+        positions[trajectory.joint_index] = commanded
+        self.sim.reset(positions)
+        self.sim.settle()
+        if self._base_request is not None:
+            self.sim.set_base_pose(*self._base_request)
+        self.odometry = self.sim.track_odometry()
+        self.get_logger().info("started in the pose of the first trajectory, away from the default pose (the "
+                               "physical robot is mid-motion)")
 
     def _read_plan(self, msg) -> np.ndarray | None:
         """For a one-point trajectory layout whose reference is a trajectory every joint of which
@@ -194,7 +224,8 @@ class EmbeddedSim(Node):
     def on_set_base_pose(self, msg: PoseStamped) -> None:
         p, q = msg.pose.position, msg.pose.orientation
         with self.lock:
-            self.sim.set_base_pose([p.x, p.y, p.z], [q.x, q.y, q.z, q.w])
+            self._base_request = (np.array([p.x, p.y, p.z]), np.array([q.x, q.y, q.z, q.w]))
+            self.sim.set_base_pose(*self._base_request)
         self.get_logger().info(f"base pose set to ({p.x:.3f}, {p.y:.3f}, {p.z:.3f})")
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:

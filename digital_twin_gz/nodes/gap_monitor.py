@@ -13,6 +13,10 @@ Topics: /twin/gap/base_position (std_msgs/Float64, m), /twin/gap/base_orientatio
 whose ``position`` holds each joint's absolute error in rad, so rqt_plot and PlotJuggler
 plot it per joint name), /twin/gap/key_link/<link> (mm).
 
+A physical robot that restarts (its clock jumps by more than ``clock_jump``) begins a new
+session: nothing is paired across it. Holes in the streams, the clock jumps and twin_sync's
+resyncs (heard on /diagnostics) are the report's ``events``.
+
 With the ``record`` parameter (a file path) it also records the physical, virtual and gap
 topics into an MCAP file (:mod:`digital_twin_gz.nodes.recorder`).
 """
@@ -38,6 +42,8 @@ from digital_twin_gz.nodes.common import (
     PHYSICAL_JOINT_STATES,
     PHYSICAL_ODOM,
     STATE_QOS,
+    TakenMessages,
+    declare_clock_jump,
     declare_robot,
     declare_strings,
     run,
@@ -60,7 +66,8 @@ class GapMonitor(Node):
         settings = gap.MonitorSettings.from_params({
             name: declare(name, defaults[name]).value for name in (
                 "window", "base_position_warn", "base_position_error", "base_orientation_warn",
-                "base_orientation_error", "max_gap", "max_wait")} | {"key_links": declare_strings(self, "key_links")})
+                "base_orientation_error", "max_gap", "max_wait")} | {"key_links": declare_strings(self, "key_links"),
+                                                                      "clock_jump": declare_clock_jump(self)})
         self.window, self.thresholds = settings.window, settings.thresholds
         self.out_dir = Path(declare("out_dir", defaults["out_dir"]).value).expanduser()
         record = declare("record", defaults["record"]).value
@@ -85,15 +92,12 @@ class GapMonitor(Node):
         self.pub_links = {link: self.create_publisher(Float64, f"/twin/gap/key_link/{link}", 10)
                           for link in self.tracker.meter.key_links}
         self.pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
-        # Serialized subscriptions: each callback only queues the bytes; on_measure decodes each
-        # queue as one batch of arrays (recording.batches), which costs a fraction of rclpy
-        # building a message object per sample.
-        self.queues: dict[str, list[bytes]] = {stream: [] for stream in Pairing.STREAMS}
-        for stream, topic, msg_type in (("physical_joints", PHYSICAL_JOINT_STATES, JointState),
-                                        ("physical_base", PHYSICAL_ODOM, Odometry),
-                                        ("virtual_joints", topics.joint_states, JointState),
-                                        ("virtual_base", topics.odom, Odometry)):
-            self.create_subscription(msg_type, topic, self.queues[stream].append, STATE_QOS, raw=True)
+        # The four streams wait serialized in their subscriptions' histories (nodes.common.TakenMessages)
+        # until on_measure takes each as one batch of arrays (recording.batches): a fraction of the
+        # cost of a callback and a message object per sample.
+        self.streams = {stream: TakenMessages(self, msg_type, topic, STATE_QOS) for stream, topic, msg_type in (
+            ("physical_joints", PHYSICAL_JOINT_STATES, JointState), ("physical_base", PHYSICAL_ODOM, Odometry),
+            ("virtual_joints", topics.joint_states, JointState), ("virtual_base", topics.odom, Odometry))}
         self.lags: list[float] = []
         self.rejected = dict.fromkeys(Pairing.STREAMS, 0)
         self.create_timer(1.0 / rate, self.on_measure)
@@ -109,6 +113,8 @@ class GapMonitor(Node):
                                           {"robot": d.name, **self.meta, "source": "live"})
             self.get_logger().info(f"recording {len(recorded)} topics to {record}")
         self.create_timer(1.0, self.publish_diagnostics)
+        self._resyncs_heard = 0
+        self.create_subscription(DiagnosticArray, DIAGNOSTICS, self.on_diagnostics, 10)
         if checkpoint_period > 0:
             self.create_timer(checkpoint_period, self.checkpoint)
         self.get_logger().info(f"measuring the gap between {PHYSICAL_JOINT_STATES}+{PHYSICAL_ODOM} and "
@@ -117,11 +123,13 @@ class GapMonitor(Node):
                                f"report to {self.out_dir}")
 
     def _take_queues(self) -> None:
-        """Decode what queued since the last call, one batch per stream, into the pairing."""
-        if self.queues["physical_joints"]:
+        """Decode what came since the last call, one batch per stream, into the pairing."""
+        taken = {stream: messages.take_all() for stream, messages in self.streams.items()}
+        if taken["physical_joints"]:
             self.watch.feed(time.monotonic())
         for side, joint_map in (("physical", self.physical_map), ("virtual", self.virtual_map)):
-            stream, datas = f"{side}_joints", self._drain(f"{side}_joints")
+            stream = f"{side}_joints"
+            datas = taken[stream]
             if not datas:
                 continue
             batch = joint_batch(datas, joint_map, self._last[side])
@@ -133,7 +141,8 @@ class GapMonitor(Node):
                 self._last[side] = batch.positions[finite][-1]
             self._reject(stream, len(datas) - int(finite.sum()), "undecodable, unmatched names or NaN/inf")
         for side in ("physical", "virtual"):
-            stream, datas = f"{side}_base", self._drain(f"{side}_base")
+            stream = f"{side}_base"
+            datas = taken[stream]
             if not datas:
                 continue
             stamps, positions, orientations, _ = pose_batch(datas, ODOMETRY)
@@ -151,19 +160,13 @@ class GapMonitor(Node):
             self.rejected[stream] += count
             self.get_logger().warning(f"ignored {count} samples on {stream}: {why}", throttle_duration_sec=1.0)
 
-    def _drain(self, stream: str) -> list[bytes]:
-        queue = self.queues[stream]
-        datas = queue[:]
-        queue.clear()
-        return datas
-
     def on_measure(self) -> None:
         self._take_queues()
         samples = self.tracker.measure()
         if not len(samples):
             return
         # How far behind the physical robot's clock the measurement runs (wall-clock stamps).
-        self.lags.append(time.time() - float(samples.times[-1]))
+        self.lags.append(time.time() - self.tracker.pairing.stamp(float(samples.times[-1])))
         self.pub_position.publish(Float64(data=float(samples.base_position_m[-1])))
         self.pub_orientation.publish(Float64(data=float(samples.base_orientation_rad[-1])))
         self.pub_mpjpe.publish(Float64(data=float(gap.mpjpe(samples.link_mm[-1:])[0])))
@@ -171,6 +174,19 @@ class GapMonitor(Node):
                                                     samples.joint_rad[-1]))
         for k, publisher in enumerate(self.pub_links.values()):
             publisher.publish(Float64(data=float(samples.link_mm[-1, k])))
+
+    def on_diagnostics(self, msg: DiagnosticArray) -> None:
+        """twin_sync's resyncs, for the report's events."""
+        for status in msg.status:
+            if status.name != "twin_sync":
+                continue
+            values = {kv.key: kv.value for kv in status.values}
+            resyncs = int(values.get("resyncs", "0"))
+            if resyncs > self._resyncs_heard:
+                self._take_queues()  # placed at the newest physical sample
+                self.tracker.note("resync", why=values.get("last_resync", "unknown"),
+                                  count=resyncs - self._resyncs_heard)
+                self._resyncs_heard = resyncs
 
     def publish_diagnostics(self) -> None:
         window = self.tracker.log.window(self.window)
@@ -198,7 +214,8 @@ class GapMonitor(Node):
         (holes in the stamps) and unpaired; report.json's ``transport``."""
         counts = self.tracker.pairing.counts
         lags = np.array(self.lags)
-        return {"lag_s": {k: float(v) for k, v in gap.stats(lags).items()} if len(lags) else None,
+        return {"lag_s": {**{k: float(v) for k, v in gap.stats(lags).items()}, "last": float(lags[-1])}
+                if len(lags) else None,
                 "rejected": dict(self.rejected), "missing": dict(counts.missing), "unpaired": counts.unpaired,
                 "paired": counts.paired}
 

@@ -3,8 +3,12 @@
 It performs a motion on its own controller in real time and publishes what a real
 humanoid's drivers and mocap would: /physical/joint_states and /physical/odom at
 ``rate`` Hz, stamped with its own clock at the moment of measurement, delivered
-``latency_s`` later, with ``drop_rate`` of the messages lost (all from the profile).
-It obeys /physical/joint_commands, for the joints a command names.
+``latency_s`` later, with ``drop_rate`` of the messages lost (all from the profile). Its
+clock is ROS time, or with ``clock: boot`` one that starts at zero, as the clock of a robot that
+counts from its boot (restarted, it goes back to zero).
+It obeys /physical/joint_commands, for the joints a command names, and holds them at the last
+command when the commands stop; a command stamped more than ``command_max_age`` s ago is ignored,
+as a real robot's command timeout refuses a late one.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from digital_twin_gz.emulator import Measurement, Motion, PhysicalRobot, load_profile
+from digital_twin_gz.emulator import Measurement, Motion, PhysicalRobot, command_refusal, load_profile
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import (
     PHYSICAL_COMMANDS,
@@ -33,6 +37,7 @@ from digital_twin_gz.sim import TrajectoryError
 
 # s the emulator waits for its subscribers at most (start_after_subscribers)
 START_WAIT_S = 10.0
+CLOCKS = ("ros", "boot")
 
 
 class PhysicalEmulator(Node):
@@ -43,26 +48,29 @@ class PhysicalEmulator(Node):
         motion_name = self.declare_parameter("motion", "tour").value
         role_map = self.declare_parameter("joint_roles", "").value
         rate = float(self.declare_parameter("rate", 500.0).value)
-        command_timeout = float(self.declare_parameter("command_timeout", 0.5).value)
+        self.command_max_age = float(self.declare_parameter("command_max_age", 0.1).value)
         self.odom_frame = self.declare_parameter("odom_frame", "odom").value
         self.start_after = int(self.declare_parameter("start_after_subscribers", 0).value)
+        self.clock = self.declare_parameter("clock", "ros").value
         if rate <= 0:
             raise ValueError(f"parameter rate must be positive, got {rate}")
+        if self.clock not in CLOCKS:
+            raise ValueError(f"parameter clock: '{self.clock}' is not one of {CLOCKS}")
 
         roles = load_roles(description, Path(role_map) if role_map else None)
-        self.robot = PhysicalRobot(description, world, profile, Motion(motion_name, description, roles), roles,
-                                   command_timeout=command_timeout)
+        self.robot = PhysicalRobot(description, world, profile, Motion(motion_name, description, roles), roles)
         self.names = description.joint_names
         self.joint_index = {name: k for k, name in enumerate(self.names)}
         self.base_frame = description.root_link
         self.latency = profile.measurement.latency_s
         self._created = time.monotonic()
         self._wall_start: float | None = None
-        self.origin = 0.0  # ROS time (s) of the motion's start, set when it starts
+        self.origin = 0.0  # the stamp (s) of the motion's start, set when it starts
         self._period = 1.0 / rate
         self._samples = 0
         self._in_flight: deque[Measurement] = deque()
         self.published = self.dropped = 0
+        self.commands = self.refused = 0
 
         self.pub_joints = self.create_publisher(JointState, PHYSICAL_JOINT_STATES, STATE_QOS)
         self.pub_odom = self.create_publisher(Odometry, PHYSICAL_ODOM, STATE_QOS)
@@ -84,7 +92,7 @@ class PhysicalEmulator(Node):
         if waited >= START_WAIT_S:
             self.get_logger().warning(f"started after {START_WAIT_S:g} s with fewer than {self.start_after} "
                                       f"subscribers on {PHYSICAL_JOINT_STATES}")
-        self.origin = convert.now_seconds(self)
+        self.origin = convert.now_seconds(self) if self.clock == "ros" else 0.0
         self._wall_start = time.monotonic()
         return True
 
@@ -114,10 +122,18 @@ class PhysicalEmulator(Node):
         except TrajectoryError as err:
             self.get_logger().warning(f"rejected command on {PHYSICAL_COMMANDS}: {err}", throttle_duration_sec=1.0)
             return
+        refusal = command_refusal(convert.to_seconds(msg.header.stamp), convert.now_seconds(self),
+                                  self.command_max_age)
+        if refusal is not None:
+            self.refused += 1
+            self.get_logger().warning(f"ignored command on {PHYSICAL_COMMANDS}: {refusal}", throttle_duration_sec=1.0)
+            return
+        self.commands += 1
         self.robot.command(command.joint_index, command.positions[-1])
 
     def finish(self, hurry: bool = False) -> None:
-        self.get_logger().info(f"published {self.published} samples, dropped {self.dropped}")
+        self.get_logger().info(f"published {self.published} samples, dropped {self.dropped}; obeyed {self.commands} "
+                               f"commands, ignored {self.refused} stale ones")
 
 
 def main(args: list[str] | None = None) -> None:

@@ -7,6 +7,12 @@ Each sample on /physical/joint_states is mapped (joint map), checked and clamped
 neither simulator's answer says it happened (gz-sim's set_pose only queues it), so the
 virtual odometry that follows confirms it, or not within 2 s. Stale feeds, rejected samples
 and the resync's outcome are reported on /diagnostics.
+
+Two faults are survived without a restart of the twin. The physical robot restarts: its clock
+goes back to zero or jumps (more than ``clock_jump``), which starts a new session (the virtual base
+is resynced at the first physical pose of the new session) instead of every later sample being
+rejected as out of order. The simulator dies and comes back: its state stops while the physical
+feed goes on, and when it is heard again the base is resynced (its joints follow the commands).
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from digital_twin_gz.nodes.common import (
     PHYSICAL_ODOM,
     SET_BASE_POSE,
     STATE_QOS,
-    LatestMessage,
+    TakenMessages,
+    declare_clock_jump,
     declare_robot,
     run,
 )
@@ -63,18 +70,23 @@ class TwinSync(Node):
         simulator = self.declare_parameter("simulator", "embedded").value
         self.resync_on_start = bool(self.declare_parameter("resync_on_start", True).value)
         odom_frame = self.declare_parameter("odom_frame", "odom").value
+        clock_jump = declare_clock_jump(self)
         if simulator not in SIMULATORS:
             raise ValueError(f"parameter simulator: '{simulator}' is not one of {SIMULATORS}")
 
-        self.gate = SampleGate(description, JointMap.load(description, Path(joint_map) if joint_map else None))
+        self.gate = SampleGate(description, JointMap.load(description, Path(joint_map) if joint_map else None),
+                               clock_jump=clock_jump)
         self.watch = StaleWatch(stale_timeout)
+        self.virtual_watch = StaleWatch(stale_timeout)
+        self.simulator_silent = False  # the virtual state stopped while the physical feed went on
         self.resync_watch = ResyncWatch()
         self.control = (EmbeddedControl(self, odom_frame) if simulator == "embedded"
                         else GazeboControl(world.name, description.name))
         self.topic = topics.joint_trajectory
         self.paused = False
-        self._odom: bytes | None = None  # the latest physical base pose taken
+        self._odom: Odometry | None = None  # the latest physical base pose taken
         self.clamped_samples = 0
+        self.resyncs: list[str] = []  # why each resync was asked for
         self.started = time.monotonic()
         self._was_stale = False
 
@@ -85,9 +97,10 @@ class TwinSync(Node):
         self.create_subscription(JointState, PHYSICAL_JOINT_STATES, self.on_joint_state, STATE_QOS, raw=True)
         # Only the latest base poses matter (the physical one for a resync, the virtual one to
         # confirm it): taken when needed, so the two 500 Hz pose streams cost no callback.
-        self.physical_odom = LatestMessage(self, Odometry, PHYSICAL_ODOM)
-        self.virtual_odom = LatestMessage(self, Odometry, topics.odom)
-        self._awaiting_first_pose = self.resync_on_start
+        self.physical_odom = TakenMessages(self, Odometry, PHYSICAL_ODOM)
+        self.virtual_odom = TakenMessages(self, Odometry, topics.odom)
+        # A resync waiting for a physical pose stamped in the session at hand: (why, session's first stamp).
+        self._pending_resync: tuple[str, float] | None = ("start", -np.inf) if self.resync_on_start else None
         self.create_service(SetBool, "~/set_paused", self.on_set_paused)
         self.create_service(Trigger, "~/resync", self.on_resync)
         self.create_timer(0.1, self.on_watch)
@@ -99,8 +112,8 @@ class TwinSync(Node):
         """One physical sample, serialized: read out of its bytes and forwarded as bytes written
         into a template (the hot path; ~3x cheaper than message objects both ways)."""
         self.watch.feed(time.monotonic())
-        if self._awaiting_first_pose:
-            self._resync_at_first_pose()
+        if self._pending_resync is not None:
+            self._resync_when_posed()
         layout, msg = self.joint_states.read(data)
         if msg is None:
             self.gate.reject("undecodable")
@@ -119,6 +132,8 @@ class TwinSync(Node):
         except SampleError as err:
             self.get_logger().warning(f"rejected sample on {PHYSICAL_JOINT_STATES}: {err}", throttle_duration_sec=1.0)
             return
+        if command.new_session:
+            self._new_session(*self.gate.jumps[-1])
         if command.clamped:
             self.clamped_samples += 1
             self.get_logger().warning(f"clamped to joint limits: {', '.join(command.clamped)}",
@@ -140,42 +155,78 @@ class TwinSync(Node):
             writer = self._writers[key] = cdr.Writer(template, cdr.trajectory_layout(template, msg))
         return writer.write(stamp_ns, **fields)
 
-    @property
-    def physical_pose(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """The latest physical base pose (position, x, y, z, w orientation), None before the first."""
-        self._odom = self.physical_odom.take() or self._odom
-        return None if self._odom is None else convert.base_pose(deserialize_message(self._odom, Odometry))
+    def _new_session(self, last: float, stamp: float) -> None:
+        self.get_logger().warning(
+            f"the physical clock jumped from {last:.3f} s to {stamp:.3f} s (more than clock_jump "
+            f"{self.gate.clock_jump:g} s): the physical robot restarted; session {self.gate.sessions} begins, "
+            "the virtual base is resynced at its first pose")
+        self._pending_resync = ("physical clock jump", stamp)
+        self._resync_when_posed()
+        self.publish_diagnostics()
 
-    def _resync_at_first_pose(self) -> None:
-        """Once, at the first pose, with the joints following from the first samples on. (A
-        second, finer resync at a pose fitted over the first samples, as replay starts from,
-        moves the base of a twin already in motion: one nominal demo in three then ended 20-30 mm
-        off.)"""
-        if self.physical_pose is None:
+    def _physical_pose(self, since: float = -np.inf) -> tuple[np.ndarray, np.ndarray] | None:
+        """The latest physical base pose (position, x, y, z, w orientation); with ``since``, only
+        one stamped within ``clock_jump`` of it (the session that began there), else None."""
+        data = self.physical_odom.take()
+        if data is not None:
+            self._odom = deserialize_message(data, Odometry)
+        if self._odom is None:
+            return None
+        if np.isfinite(since) and abs(convert.to_seconds(self._odom.header.stamp) - since) > self.gate.clock_jump:
+            return None  # a pose of the session before
+        return convert.base_pose(self._odom)
+
+    def _resync_when_posed(self) -> None:
+        """The pending resync, once a physical pose of its session is at hand. (At the start: once,
+        at the first pose, with the joints following from the first samples on. A second, finer
+        resync at a pose fitted over the first samples, as replay starts from, moves the base of a
+        twin already in motion: one nominal demo in three then ended 20-30 mm off.)"""
+        why, since = self._pending_resync
+        if self._physical_pose(since) is None:
             return
-        self._awaiting_first_pose = False
+        self._pending_resync = None
         try:
-            self.resync("start")
+            self.resync(why)
         except SimControlError as err:
-            self.get_logger().error(f"resync on start failed, the twin starts where it stands: {err}")
+            self.get_logger().error(f"resync ({why}) failed, the twin goes on where it stands: {err}")
 
     def resync(self, why: str) -> str:
-        if self.physical_pose is None:
+        pose = self._physical_pose()
+        if pose is None:
             raise SimControlError(f"no physical base pose received on {PHYSICAL_ODOM} yet")
-        position, orientation = self.physical_pose
-        self.control.set_base_pose(position, orientation)
-        self.resync_watch.requested(position, orientation, time.monotonic())
-        message = (f"virtual base sent to the physical base pose ({why}): " + ", ".join(f"{v:.3f}" for v in position)
+        self.control.set_base_pose(*pose)
+        self.resync_watch.requested(*pose, time.monotonic())
+        self.resyncs.append(why)
+        message = (f"virtual base sent to the physical base pose ({why}): " + ", ".join(f"{v:.3f}" for v in pose[0])
                    + f"; {self.virtual_odom.topic} will confirm it")
         self.get_logger().info(message)
+        self.publish_diagnostics()
         return message
 
-    def _check_resync(self) -> None:
-        data = self.virtual_odom.take() if self.resync_watch.pending else None
-        if data is not None and self.resync_watch.confirms(*convert.base_pose(deserialize_message(data, Odometry))):
+    def _watch_simulator(self, now: float) -> None:
+        """The virtual state, taken at each watch: a resync pending its confirmation reads it, and a
+        simulator that fell silent while the physical feed went on is resynced when it is back."""
+        data = self.virtual_odom.take()
+        if data is None:
+            live = not self.watch.stale(now) and self.watch.last is not None and not self.paused
+            if live and self.virtual_watch.stale(now) and not self.simulator_silent:
+                self.simulator_silent = True
+                self.get_logger().error(f"no virtual state on {self.virtual_odom.topic} for "
+                                        f"{self.virtual_watch.age(now):.2f} s while the physical feed goes on: is the "
+                                        "simulator running?")
+                self.publish_diagnostics()
+            return
+        self.virtual_watch.feed(now)
+        if self.resync_watch.pending and self.resync_watch.confirms(
+                *convert.base_pose(deserialize_message(data, Odometry))):
             self.get_logger().info(f"resync confirmed: {self.virtual_odom.topic} shows the virtual base at the "
                                    "physical base pose")
             self.publish_diagnostics()
+        if self.simulator_silent:
+            self.simulator_silent = False
+            self.get_logger().warning(f"the simulator is back on {self.virtual_odom.topic}: resyncing")
+            self._pending_resync = ("simulator back", -np.inf)
+            self._resync_when_posed()
 
     def on_set_paused(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self.paused = bool(request.data)
@@ -195,10 +246,11 @@ class TwinSync(Node):
         return response
 
     def on_watch(self) -> None:
-        if self._awaiting_first_pose:
-            self._resync_at_first_pose()
-        self._check_resync()
-        if self.resync_watch.expired(time.monotonic()):
+        now = time.monotonic()
+        if self._pending_resync is not None:
+            self._resync_when_posed()
+        self._watch_simulator(now)
+        if self.resync_watch.expired(now):
             self.get_logger().error(f"resync not confirmed: {self.virtual_odom.topic} did not show the virtual base "
                                     f"at the requested pose within {self.resync_watch.timeout:g} s (is the simulator "
                                     "running, and not paused?)")
@@ -222,19 +274,27 @@ class TwinSync(Node):
             return level, f"waiting for the first sample on {PHYSICAL_JOINT_STATES}"
         if self.watch.stale(now):
             return ERROR, f"stale: no sample on {PHYSICAL_JOINT_STATES} for {age:.2f} s"
+        if self.simulator_silent:
+            return ERROR, f"no virtual state on {self.virtual_odom.topic} for {self.virtual_watch.age(now):.2f} s: " \
+                          "is the simulator running?"
         if self.paused:
             return OK, "paused (teleop has the virtual robot)"
         if self.resync_watch.state == "not confirmed":
             return WARN, "syncing; the last resync was not confirmed by the virtual odometry"
         if self.gate.rejected:
             return WARN, "syncing; some samples rejected"
+        if self.gate.sessions > 1:
+            return OK, f"syncing (session {self.gate.sessions}: the physical clock jumped)"
         return OK, "syncing"
 
     def publish_diagnostics(self) -> None:
         level, message = self.status()
         age = self.watch.age(time.monotonic())
+        jump = "none" if not self.gate.jumps else "{:.3f} s -> {:.3f} s".format(*self.gate.jumps[-1])
         values = {"paused": str(self.paused).lower(), "accepted": self.gate.accepted,
-                  "resync": self.resync_watch.state,
+                  "resync": self.resync_watch.state, "resyncs": len(self.resyncs),
+                  "last_resync": self.resyncs[-1] if self.resyncs else "none", "sessions": self.gate.sessions,
+                  "last_clock_jump": jump, "simulator": "silent" if self.simulator_silent else "heard",
                   "clamped_samples": self.clamped_samples, "last_sample_age_s": "none" if age is None else f"{age:.3f}",
                   **{f"rejected_{reason}": n for reason, n in sorted(self.gate.rejected.items())}}
         stamp = convert.now_seconds(self)

@@ -61,6 +61,12 @@ class McapRecorder:
         self._writer.finish()
         self._stream.close()
 
+    def abandon(self) -> None:
+        """Close the file without its summary, after a write failed (the writer's state is then
+        unknown): readers recover the complete chunks before the failure."""
+        if not self._stream.closed:
+            self._stream.close()
+
     def __enter__(self) -> McapRecorder:
         return self
 

@@ -41,6 +41,19 @@ def params_file() -> Path:
     return share_dir() / "config" / "twin.yaml"
 
 
+# The params-file section every node reads (rcl's wildcard), for what the nodes must agree on.
+ALL_NODES = "/**"
+
+
+def node_params(node: str, path: Path | None = None) -> dict:
+    """A node's ``ros__parameters`` in the params file (default: config/twin.yaml); ``ALL_NODES``
+    for those every node takes."""
+    import yaml
+
+    config = yaml.safe_load((path or params_file()).read_text()) or {}
+    return dict((config.get(node) or {}).get("ros__parameters") or {})
+
+
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / PACKAGE / "ament_prefix"

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
+
+def clock_jumped(last: float, stamp: float, limit: float) -> bool:
+    """``stamp`` is more than ``limit`` s before or after ``last`` (a finite stamp): the clock that
+    stamps them restarted or was set, which starts a new session, rather than a sample being late
+    or some lost (the parameter ``clock_jump``, config/twin.yaml)."""
+    return math.isfinite(last) and abs(stamp - last) > limit
+
 
 class SimClock:
     """``stamp = origin + sim_time``. Without an origin yet (lockstep before the first
@@ -16,6 +25,14 @@ class SimClock:
 
     def start_at(self, stamp: float, sim_time: float) -> None:
         self.origin = stamp - sim_time
+
+    def restart_if_jumped(self, stamp: float, sim_time: float, limit: float) -> bool:
+        """Start again at ``stamp`` if it jumped from the clock's stamp now (:func:`clock_jumped`):
+        the stamps then go on from the new clock, and the simulation from where it is."""
+        if self.started and clock_jumped(self.stamp(sim_time), stamp, limit):
+            self.start_at(stamp, sim_time)
+            return True
+        return False
 
     def stamp(self, sim_time: float) -> float:
         return sim_time + (self.origin or 0.0)

@@ -5,6 +5,7 @@ the very same rules: physical names are mapped to the description's joints throu
 joint map; a sample with NaN/inf, unknown names, mismatched lengths or a stamp that does
 not move forward is rejected with the reason; accepted positions are clamped to the
 joint limits. Mimic joints are left out of the commands (the simulator makes them follow).
+A stamp that jumps (``clock_jump``) starts a new session instead: the physical robot restarted.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import yaml
 
 from digital_twin_gz.robot import RobotDescription
+from digital_twin_gz.sim import clock_jumped
 
 
 class JointMapError(ValueError):
@@ -107,6 +109,7 @@ class Command:
     velocities: np.ndarray | None
     efforts: np.ndarray | None
     clamped: tuple[str, ...]
+    new_session: bool = False  # the first sample after a jump of the physical clock
 
 
 @dataclass(frozen=True)
@@ -153,13 +156,20 @@ class SampleGate:
     the physical robot already did (``q = target - tau_gravity / kp``). With the physical
     robot's own velocity and torque fed forward, a twin with the same physics tracks it to
     a fraction of a millimetre, so what remains is the gap.
+
+    A stamp more than ``clock_jump`` s before or after the last accepted one is not out of
+    order but the physical clock restarting (a reboot: back to zero) or being set: the sample
+    is accepted and starts a new session (``sessions`` counts them, ``jumps`` holds each
+    (from, to)). Within ``clock_jump``, a stamp that does not move forward is rejected.
     """
 
     description: RobotDescription
     joint_map: JointMap
+    clock_jump: float = np.inf
     last_stamp: float = -np.inf
     accepted: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    jumps: list[tuple[float, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._layouts: dict[tuple[str, ...], _Layout] = {}
@@ -199,7 +209,8 @@ class SampleGate:
         if not math.isfinite(stamp):
             self.reject("bad_stamp")
             raise SampleError("bad_stamp", f"stamp {stamp} is not finite")
-        if stamp <= self.last_stamp:
+        jumped = clock_jumped(self.last_stamp, stamp, self.clock_jump)
+        if stamp <= self.last_stamp and not jumped:
             self.reject("out_of_order")
             raise SampleError("out_of_order", f"stamp {stamp:.6f} s is not after the last accepted "
                                               f"{self.last_stamp:.6f} s")
@@ -208,6 +219,8 @@ class SampleGate:
         if not finite.all():
             self.reject("not_finite")
             raise SampleError("not_finite", f"NaN or inf for joints {[names[k] for k in layout.used[~finite]]}")
+        if jumped:
+            self.jumps.append((self.last_stamp, stamp))
         self.last_stamp = stamp
         self.accepted += 1
         count = len(names)
@@ -215,7 +228,13 @@ class SampleGate:
                     for v in (velocities, efforts)]
         clamped, moved, (v, has_v), (e, has_e) = _targets(layout, values[None], measured)
         return Command(stamp, layout.indices, clamped[0], v[0] if has_v[0] else None, e[0] if has_e[0] else None,
-                       tuple(self.description.joint_names[i] for i in layout.indices[moved[0]]) if moved.any() else ())
+                       tuple(self.description.joint_names[i] for i in layout.indices[moved[0]]) if moved.any() else (),
+                       jumped)
+
+    @property
+    def sessions(self) -> int:
+        """Sessions of the physical clock so far: 1 from the first accepted sample, one more per jump."""
+        return (self.accepted > 0) + len(self.jumps)
 
     def accept_many(self, stamps: np.ndarray, names: list[str] | tuple[str, ...], positions: np.ndarray,
                     velocities: np.ndarray | None = None, efforts: np.ndarray | None = None) -> Commands:
@@ -230,13 +249,16 @@ class SampleGate:
         # loop over plain floats, cheap next to everything else done per sample.
         keep, reasons, last = [], [], self.last_stamp
         for k, (stamp, finite) in enumerate(zip(stamps.tolist(), finite_rows)):
+            jumped = clock_jumped(last, stamp, self.clock_jump)
             if not math.isfinite(stamp):
                 reasons.append("bad_stamp")
-            elif stamp <= last:
+            elif stamp <= last and not jumped:
                 reasons.append("out_of_order")
             elif not finite:
                 reasons.append("not_finite")
             else:
+                if jumped:
+                    self.jumps.append((last, stamp))
                 keep.append(k)
                 last = stamp
         for reason in reasons:

@@ -51,3 +51,12 @@ class Probe:
         self.executor.shutdown()
         self.node.destroy_node()
         self.rclpy.shutdown(context=self.context)
+
+
+def statuses(messages: list, name: str) -> list:
+    """The DiagnosticStatus entries called ``name`` in collected DiagnosticArray messages."""
+    return [s for m in messages for s in m.status if s.name == name]
+
+
+def status_values(status) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}

@@ -1,0 +1,177 @@
+"""A long run of the twin: does anything grow, lag or drift with time?
+
+Runs ``digital-twin-gz demo`` (500 Hz, the default profile and motion) for ``--minutes`` and, every
+``--interval`` seconds, records each of its processes' resident memory (RSS) and CPU share, and from
+gap_monitor's latest checkpoint (report.json, every 5 s) what that interval added: the share of
+virtual samples paired, the base position RMS gap over the interval (from the running sums of
+squares the report's RMS and sample counts give) and the measurement's lag behind the physical
+clock. At the end: RSS growth after the warm-up (the first interval), the lag's and the gap's
+trend. Nothing here is timed against a limit; the figures are for the README.
+
+Usage: .venv/bin/python bench/soak.py [--minutes 60] [--interval 60] [--separate-processes]
+The last line is one JSON object: the rows and the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+BIN = Path(sys.executable).parent
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _processes(parent: int) -> dict[int, str]:
+    """The demo's node processes: pid -> executable name."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != parent:
+                continue
+            argv = (stat.parent / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        script = argv[1] if len(argv) > 1 and Path(argv[0]).name.startswith("python") else argv[0]
+        found[int(stat.parent.name)] = Path(script).name
+    return found
+
+
+def _usage(pid: int) -> tuple[float, float] | None:
+    """(RSS in MB, CPU seconds used) of a process, None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return rss_pages * PAGE / 1e6, (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _report(out: Path) -> dict | None:
+    try:
+        return json.loads((out / "report.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _interval(before: dict | None, after: dict) -> dict:
+    """What one interval added to the cumulative checkpoint: paired share, base RMS, last lag."""
+    def cumulative(report: dict | None) -> tuple[int, int, float]:
+        if report is None:
+            return 0, 0, 0.0
+        samples, rms = report["samples"], report["base_position_error_m"]["rms"] or 0.0
+        return samples["paired"], samples["virtual_joints"], samples["paired"] * rms ** 2
+
+    p0, v0, s0 = cumulative(before)
+    p1, v1, s1 = cumulative(after)
+    lag = (after["transport"]["lag_s"] or {}).get("last")
+    return {"paired_pct": 100.0 * (p1 - p0) / max(v1 - v0, 1),
+            "base_rms_mm": 1e3 * float(np.sqrt(max(s1 - s0, 0.0) / max(p1 - p0, 1))),
+            "lag_s": lag, "paired": p1 - p0}
+
+
+def _slope(values: list[float], minutes: list[float]) -> float | None:
+    """Least-squares change per minute (None with fewer than 3 points)."""
+    points = [(m, v) for m, v in zip(minutes, values) if v is not None]
+    if len(points) < 3:
+        return None
+    m, v = np.array(points).T
+    return float(np.polyfit(m, v, 1)[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=60.0, help="length of the run")
+    parser.add_argument("--interval", type=float, default=60.0, help="seconds between samples of the figures")
+    parser.add_argument("--separate-processes", action="store_true", help="one process per node")
+    parser.add_argument("--out", type=Path, help="the demo's --out (default: a temporary directory)")
+    args = parser.parse_args()
+    console = Console(stderr=True)
+    with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
+        out = args.out or Path(scratch) / "out"
+        command = [str(BIN / "digital-twin-gz"), "demo", "--duration", f"{args.minutes * 60:g}", "--out", str(out)]
+        if args.separate_processes:
+            command.append("--separate-processes")
+        log = open(Path(scratch) / "demo.log", "w")
+        demo = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        rows: list[dict] = []
+        previous_report, previous_cpu, previous_time = None, {}, time.monotonic()
+        try:
+            while demo.poll() is None:
+                deadline = time.monotonic() + args.interval
+                while demo.poll() is None and time.monotonic() < deadline:
+                    time.sleep(1.0)
+                if demo.poll() is not None:
+                    break
+                now = time.monotonic()
+                report = _report(out)
+                usage = {name: _usage(pid) for pid, name in _processes(demo.pid).items()}
+                row = {"minute": round((len(rows) + 1) * args.interval / 60.0, 3),
+                       "rss_mb": {n: u[0] for n, u in usage.items() if u},
+                       "cpu_pct": {n: 100.0 * (u[1] - previous_cpu.get(n, 0.0)) / (now - previous_time)
+                                   for n, u in usage.items() if u}}
+                if report is not None:
+                    row |= _interval(previous_report, report)
+                    previous_report = report
+                previous_cpu = {n: u[1] for n, u in usage.items() if u}
+                previous_time = now
+                rows.append(row)
+                console.print(f"[{row['minute']:6.1f} min] RSS " + ", ".join(
+                    f"{n} {v:.0f} MB" for n, v in row["rss_mb"].items()) + "; CPU " + ", ".join(
+                    f"{n} {v:.0f} %" for n, v in row["cpu_pct"].items())
+                    + (f"; paired {row['paired_pct']:.2f} %, base RMS {row['base_rms_mm']:.2f} mm, lag "
+                       f"{row['lag_s'] if row['lag_s'] is None else round(row['lag_s'], 3)} s"
+                       if "paired_pct" in row else "; no checkpoint yet"))
+            demo.wait()
+        finally:
+            if demo.poll() is None:
+                os.killpg(demo.pid, signal.SIGINT)
+                demo.wait(60)
+            log.close()
+        final = _report(out)
+        ended = (Path(scratch) / "demo.log").read_text(errors="replace")
+    if demo.returncode != 0 or final is None or final.get("partial", True):
+        console.print(ended[-4000:])
+        raise SystemExit(f"the demo ended with code {demo.returncode} and {'no' if final is None else 'a partial'} "
+                         "report")
+    summary = _summarise(rows)
+    table = Table(title=f"soak: {args.minutes:g} min, {final['samples']['paired']} paired samples, "
+                        f"status {final['status']}")
+    for column in ("figure", "value"):
+        table.add_column(column)
+    for key, value in summary.items():
+        table.add_row(key, json.dumps(value))
+    console.print(table)
+    print(json.dumps({"bench": "soak", "minutes": args.minutes, "interval_s": args.interval,
+                      "layout": "separate processes" if args.separate_processes else "one process",
+                      "summary": summary, "rows": rows,
+                      "final": {k: final[k] for k in ("samples", "base_position_error_m", "status", "duration_s")}}))
+
+
+def _summarise(rows: list[dict]) -> dict:
+    """RSS growth after warm-up (last row against the first), the lag's and the gap's slope."""
+    if len(rows) < 2:
+        return {"note": "fewer than two intervals: nothing to compare"}
+    first, last = rows[0], rows[-1]
+    minutes = [r["minute"] for r in rows]
+    growth = {n: 100.0 * (last["rss_mb"][n] - mb) / mb for n, mb in first["rss_mb"].items() if n in last["rss_mb"]}
+    return {"rss_growth_pct_after_warmup": growth,
+            "rss_mb_last": last["rss_mb"],
+            "lag_s_per_min": _slope([r.get("lag_s") for r in rows], minutes),
+            "base_rms_mm_per_min": _slope([r.get("base_rms_mm") for r in rows], minutes),
+            "paired_pct_min": min(r.get("paired_pct", 100.0) for r in rows)}
+
+
+if __name__ == "__main__":
+    main()
