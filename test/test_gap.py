@@ -11,9 +11,10 @@ from scipy.spatial.transform import Rotation
 
 from digital_twin_gz import gap
 from digital_twin_gz.gap import build_report, summary_table, write_report
+from digital_twin_gz.gap.pictures import gap_moments
 from digital_twin_gz.robot import ForwardKinematics, load_roles
 from digital_twin_gz.sim import Simulator
-from digital_twin_gz.twin import PairedStates, Pairing, SnapshotLog, Stream
+from digital_twin_gz.twin import PairedStates, Pairing, Stream
 
 KEY_LINKS = ["l_sole_link", "r_sole_link", "l_hand_link", "r_hand_link", "head_link"]
 
@@ -228,8 +229,6 @@ def test_stats_thresholds_and_drift():
     assert thresholds.levels(0.2, 0.5) == (gap.ERROR, gap.ERROR)
     with pytest.raises(ValueError, match="base_position_warn_m"):
         replace(thresholds, base_position_warn_m=0.2, base_position_error_m=0.1)
-    times = np.linspace(0, 10, 101)
-    assert gap.drift_rate(times, 0.003 * times + 0.01) == pytest.approx(0.003)
 
 
 def test_report_holds_the_stable_fields(description, meter, tmp_path):
@@ -238,7 +237,7 @@ def test_report_holds_the_stable_fields(description, meter, tmp_path):
     times = np.linspace(0.0, 2.0, n)
     offset = np.zeros((n, 3))
     offset[:, 0] = np.linspace(0.0, 0.12, n)  # walks through WARN and ERROR
-    log = gap.GapLog(description.joint_names, tuple(KEY_LINKS))
+    log = gap.GapLog(description.joint_names, tuple(KEY_LINKS), gap.monitor_settings().thresholds)
     for chunk in np.array_split(np.arange(n), 4):
         log.extend(meter.measure(_paired(times[chunk], p[chunk] + offset[chunk], q[chunk], j[chunk],
                                          p[chunk], q[chunk], j[chunk])))
@@ -264,10 +263,54 @@ def test_report_holds_the_stable_fields(description, meter, tmp_path):
     assert window.times[0] >= 1.5 - 1e-9 and len(window) < n
 
 
-def test_snapshots_are_decimated():
-    log = SnapshotLog(period=0.1)
-    n = 101
-    times = np.linspace(0.0, 1.0, n)
-    z3, z4 = np.zeros((n, 3)), np.tile([0.0, 0.0, 0.0, 1.0], (n, 1))
-    log.extend(_paired(times, z3, z4, np.zeros((n, 2)), z3, z4, np.zeros((n, 2))))
-    assert len(log.states) == 11
+def test_snapshots_are_decimated_and_the_largest_gaps_kept_exactly(description, meter):
+    n = 1001
+    p, q, j = _states(description, n, np.random.default_rng(4))
+    times = np.linspace(0.0, 10.0, n)
+    shift = np.zeros((n, 3))
+    shift[337, 0] = 0.2  # one sample off the 0.1 s grid with a 200 mm gap
+    log = gap.SnapshotLog(period=0.1, capacity=50)
+    for chunk in np.array_split(np.arange(n), 7):
+        paired = _paired(times[chunk], p[chunk] + shift[chunk], q[chunk], j[chunk], p[chunk], q[chunk], j[chunk])
+        log.extend(paired, meter.measure(paired))
+    states, errors = log.states
+    assert 20 < len(states) <= 50 + 3 and np.all(np.diff(states.times) >= 0)  # decimated, plus the 3 worst
+    worst = int(np.argmax(errors.base_position_m))
+    assert states.times[worst] == times[337] and errors.base_position_m[worst] == pytest.approx(0.2)
+    k, caption = gap_moments(errors, states)[0]
+    assert k == worst and caption == "largest base position error: 200.0 mm"
+
+
+def test_the_log_of_a_long_run_stays_bounded_and_its_statistics_exact(description, meter):
+    """A run longer than the log holds: mean, RMS, max, drift and crossings over every sample,
+    p95 over the subsample; the memory stays at ``capacity`` rows."""
+    rng = np.random.default_rng(5)
+    thresholds = gap.monitor_settings().thresholds
+    log = gap.GapLog(description.joint_names, tuple(KEY_LINKS), thresholds, capacity=1000, recent_s=1.0)
+    everything = []
+    for chunk in range(40):
+        n = 250
+        p, q, j = _states(description, n, rng)
+        times = chunk + np.arange(n) / n
+        shift = np.zeros((n, 3))
+        shift[:, 1] = 0.0005 * times + rng.uniform(0.0, 0.01, n) + (0.06 if chunk == 20 else 0.0)
+        samples = meter.measure(_paired(times, p + shift, q, j, p, q, j))
+        log.extend(samples)
+        everything.append(samples)
+    full = np.concatenate([s.base_position_m for s in everything])
+    joints = np.concatenate([s.joint_rad for s in everything])
+    summary = log.summary()
+    assert len(log) == 10_000 and len(log.samples) <= 1000 and log.stride == 16
+    assert summary["base_position_error_m"]["mean"] == pytest.approx(full.mean(), rel=1e-12)
+    assert summary["base_position_error_m"]["rms"] == pytest.approx(np.sqrt(np.mean(full ** 2)), rel=1e-12)
+    assert summary["base_position_error_m"]["max"] == full.max()
+    assert summary["base_position_error_m"]["p95"] == pytest.approx(np.percentile(full, 95), rel=0.05)
+    maxima = joints.max(axis=0)
+    assert [summary["per_joint_position_error_rad"][name]["max"] for name in description.joint_names] == \
+        pytest.approx(maxima.tolist())
+    times = np.concatenate([s.times for s in everything])
+    assert summary["drift_rate_m_per_s"] == pytest.approx(np.polyfit(times, full, 1)[0], rel=1e-6)
+    assert [(c["level"], c["entered"]) for c in log.crossings] == [("WARN", True), ("WARN", False)]
+    assert log.crossings[0]["time_s"] == pytest.approx(20.0, abs=0.01)
+    window = log.window(0.5)
+    assert window.times[0] >= times[-1] - 0.5 - 1e-9 and len(window) == 126  # from the recent samples

@@ -2,6 +2,7 @@
 report, and the report itself (``report.json``, the summary table, ``report.html`` with pictures)."""
 
 from digital_twin_gz.gap.html import write_html
+from digital_twin_gz.gap.log import GapLog, SnapshotLog
 from digital_twin_gz.gap.metrics import (
     ERROR,
     LEVEL_NAMES,
@@ -9,11 +10,9 @@ from digital_twin_gz.gap.metrics import (
     STALE,
     STAT_NAMES,
     WARN,
-    GapLog,
     GapMeter,
     GapSamples,
     Thresholds,
-    drift_rate,
     key_links,
     level,
     level_name,
@@ -22,14 +21,13 @@ from digital_twin_gz.gap.metrics import (
     orientation_error,
     position_error,
     stats,
-    summarise,
 )
 from digital_twin_gz.gap.report import build_report, print_summary, summary_table, write_outputs, write_report
 from digital_twin_gz.gap.settings import MonitorSettings, monitor_params, monitor_settings
 from digital_twin_gz.gap.tracker import GapTracker
 
 __all__ = ["ERROR", "LEVEL_NAMES", "OK", "STALE", "STAT_NAMES", "WARN", "GapLog", "GapMeter", "GapSamples",
-           "GapTracker", "MonitorSettings", "Thresholds", "build_report", "drift_rate", "key_links", "level",
+           "GapTracker", "MonitorSettings", "SnapshotLog", "Thresholds", "build_report", "key_links", "level",
            "level_name", "missing_key_links", "monitor_params", "monitor_settings", "mpjpe", "orientation_error",
-           "position_error", "print_summary", "stats", "summarise", "summary_table", "write_html", "write_outputs",
+           "position_error", "print_summary", "stats", "summary_table", "write_html", "write_outputs",
            "write_report"]

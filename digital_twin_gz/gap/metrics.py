@@ -7,7 +7,7 @@ OK/WARN/ERROR levels against thresholds, and the report that users' scripts read
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -164,76 +164,6 @@ def missing_key_links(description: RobotDescription, roles: JointRoles) -> str |
             "the links with --key-links")
 
 
-@dataclass
-class GapLog:
-    """Every measured sample of a run, for windowed statistics and the report."""
-
-    joint_names: tuple[str, ...]
-    key_links: tuple[str, ...]
-    _chunks: list[GapSamples] = field(default_factory=list)
-    _merged: GapSamples | None = None
-
-    def extend(self, samples: GapSamples) -> None:
-        if len(samples):
-            self._chunks.append(samples)
-            self._merged = None
-
-    @property
-    def samples(self) -> GapSamples:
-        if self._merged is None:
-            n, k = len(self.joint_names), len(self.key_links)
-            empty = GapSamples(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, n)), np.zeros((0, k)))
-            parts = self._chunks or [empty]
-            columns = ("times", "base_position_m", "base_orientation_rad", "joint_rad", "link_mm")
-            self._merged = GapSamples(*(np.concatenate([getattr(p, f) for p in parts]) for f in columns))
-            self._chunks = [self._merged] if self._chunks else []
-        return self._merged
-
-    def __len__(self) -> int:
-        return sum(len(c) for c in self._chunks)
-
-    def window(self, seconds: float) -> GapSamples:
-        """The samples of the last ``seconds`` (by stamp)."""
-        s = self.samples
-        if len(s) == 0:
-            return s
-        k = int(np.searchsorted(s.times, s.times[-1] - seconds, side="left"))
-        return GapSamples(s.times[k:], s.base_position_m[k:], s.base_orientation_rad[k:], s.joint_rad[k:],
-                          s.link_mm[k:])
-
-
 def mpjpe(link_mm: np.ndarray) -> np.ndarray:
     """Mean key-link error per sample (mm); NaN without key links (not measured, not zero)."""
     return link_mm.mean(axis=1) if link_mm.shape[1] else np.full(len(link_mm), np.nan)
-
-
-def drift_rate(times: np.ndarray, base_position_m: np.ndarray) -> float:
-    """Least-squares slope of the base position error (m/s): how fast the twin walks away."""
-    if len(times) < 2 or times[-1] <= times[0]:
-        return float("nan")
-    return float(np.polyfit(times - times[0], base_position_m, 1)[0])
-
-
-def summarise(samples: GapSamples, joint_names: tuple[str, ...], key_links: tuple[str, ...]) -> dict:
-    """The metric part of a report (plain floats, JSON-ready)."""
-    return {
-        "base_position_error_m": _stat_dict(stats(samples.base_position_m)),
-        "base_orientation_error_rad": _stat_dict(stats(samples.base_orientation_rad)),
-        "per_joint_position_error_rad": _per_name(stats(samples.joint_rad), joint_names),
-        "key_link_position_error_mm": _per_name(stats(samples.link_mm), key_links),
-        "mpjpe_mm": _stat_dict(stats(mpjpe(samples.link_mm))),
-        "drift_rate_m_per_s": _num(drift_rate(samples.times, samples.base_position_m)),
-    }
-
-
-def _num(value) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
-
-
-def _per_name(table: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, dict[str, float | None]]:
-    return {name: {s: _num(table[s][k]) for s in STAT_NAMES} for k, name in enumerate(names)}
-
-
-def _stat_dict(table: dict[str, np.ndarray]) -> dict[str, float | None]:
-    return {name: _num(table[name]) for name in STAT_NAMES}

@@ -10,6 +10,7 @@ import mujoco
 import numpy as np
 from PIL import Image
 
+from digital_twin_gz.gap.log import criteria
 from digital_twin_gz.gap.metrics import GapSamples
 from digital_twin_gz.robot import RobotDescription, WorldSettings
 from digital_twin_gz.sim import Simulator
@@ -29,26 +30,24 @@ class Picture:
     png: bytes
 
 
-def gap_moments(samples: GapSamples, snapshots: PairedStates, count: int = 3,
+def gap_moments(errors: GapSamples, snapshots: PairedStates, count: int = 3,
                 min_separation: float = 0.5) -> list[tuple[int, str]]:
     """Snapshot indices (with why) of the largest base position, key-link and base orientation
-    errors; moments closer than ``min_separation`` s to one already chosen give way to the next."""
-    at = np.clip(np.searchsorted(samples.times, snapshots.times), 0, len(samples) - 1)
-    link_mm = samples.link_mm.mean(axis=1) if samples.link_mm.shape[1] else np.zeros(len(samples))
-    criteria = (("largest base position error", samples.base_position_m[at] * 1e3, "mm"),
-                ("largest mean key-link error", link_mm[at], "mm"),
-                ("largest base orientation error", np.degrees(samples.base_orientation_rad[at]), "deg"))
+    errors (``errors``: the snapshots' own, row for row); moments closer than ``min_separation`` s
+    to one already chosen give way to the next."""
+    units = {"largest base position error": "mm", "largest mean key-link error": "mm",
+             "largest base orientation error": "deg"}
     chosen: list[tuple[int, str]] = []
-    for title, values, unit in criteria[:count]:
+    for title, values in list(criteria(errors).items())[:count]:
         for k in np.argsort(-values, kind="stable"):
             if all(abs(snapshots.times[k] - snapshots.times[j]) >= min_separation for j, _ in chosen):
-                chosen.append((int(k), f"{title}: {values[k]:.1f} {unit}"))
+                chosen.append((int(k), f"{title}: {values[k]:.1f} {units[title]}"))
                 break
     return chosen
 
 
-def render_moments(description: RobotDescription, world: WorldSettings, samples: GapSamples,
-                   snapshots: PairedStates) -> list[Picture]:
+def render_moments(description: RobotDescription, world: WorldSettings, snapshots: PairedStates,
+                   errors: GapSamples, origin: float) -> list[Picture]:
     """Front and side views, side by side, of each of :func:`gap_moments` (needs an OpenGL
     context: MUJOCO_GL=egl or osmesa without a display). The cameras follow the robot from
     3 m, zoomed in so the robot fills the picture."""
@@ -59,7 +58,7 @@ def render_moments(description: RobotDescription, world: WorldSettings, samples:
     ghost = Ghost(sim)
     pictures = []
     try:
-        for k, caption in gap_moments(samples, snapshots):
+        for k, caption in gap_moments(errors, snapshots):
             sim.reset(snapshots.physical_joints[k], snapshots.physical_base_position[k],
                       snapshots.physical_base_orientation[k])
             ghost.pose(snapshots.virtual_base_position[k], snapshots.virtual_base_orientation[k],
@@ -67,7 +66,7 @@ def render_moments(description: RobotDescription, world: WorldSettings, samples:
             frame = np.concatenate([renderer.render(camera, ghost=ghost) for camera in CAMERAS], axis=1)
             png = io.BytesIO()
             Image.fromarray(frame).save(png, format="PNG")
-            pictures.append(Picture(float(snapshots.times[k] - samples.times[0]), caption, png.getvalue()))
+            pictures.append(Picture(float(snapshots.times[k] - origin), caption, png.getvalue()))
     finally:
         renderer.close()
     return pictures

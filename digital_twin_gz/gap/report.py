@@ -4,15 +4,17 @@
 ``base_position_error_m`` and ``base_orientation_error_rad`` with ``mean``, ``rms``, ``p95``
 and ``max``; ``per_joint_position_error_rad`` keyed by joint name and
 ``key_link_position_error_mm`` keyed by link name (each with the same four statistics);
-``mpjpe_mm``; ``drift_rate_m_per_s``; ``profile``, ``motion``, ``samples`` counts and
-``duration_s``; ``thresholds``, ``threshold_crossings`` and the worst ``status`` (ERROR when no sample
-was paired); ``partial``: true in the checkpoints gap_monitor writes while it runs (a complete report
-of the span so far, which is what is left when the process is killed), false in the final one;
-``events``: what interrupted the streams, in time order (``hole``: an interval longer than
-``max_gap`` in a stream; ``clock_jump``: a stream's clock restarted, a new session begins, nothing is
-paired across it; ``resync``: twin_sync sent the virtual base to the physical pose), each with
-``time_s`` on the report's time axis (negative before the first measured sample). Only
-``written_at`` and ``written_by`` say when and where it was written.
+``mpjpe_mm``; ``drift_rate_m_per_s`` (mean, RMS, max and drift over every sample; p95 over every
+``samples.p95_and_plots_from_every``-th, 1 until a run's samples outgrow the log's memory);
+``profile``, ``motion``, ``samples`` counts and ``duration_s``; ``thresholds``,
+``threshold_crossings`` and the worst ``status`` (ERROR when no sample was paired); ``partial``:
+true in the checkpoints gap_monitor writes while it runs (a complete report of the span so far,
+which is what is left when the process is killed), false in the final one; ``events``: what
+interrupted the streams, in time order (``hole``: an interval longer than ``max_gap`` in a stream;
+``clock_jump``: a stream's clock restarted, a new session begins, nothing is paired across it;
+``resync``: twin_sync sent the virtual base to the physical pose), each with ``time_s`` on the
+report's time axis (negative before the first measured sample). Only ``written_at`` and
+``written_by`` say when and where it was written.
 """
 
 from __future__ import annotations
@@ -28,36 +30,24 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from digital_twin_gz.gap.metrics import ERROR, LEVEL_NAMES, GapLog, GapSamples, Thresholds, summarise
+from digital_twin_gz.gap.log import GapLog
+from digital_twin_gz.gap.metrics import ERROR, LEVEL_NAMES, GapSamples, Thresholds
 from digital_twin_gz.robot import RobotDescription, WorldSettings
 from digital_twin_gz.twin import PairedStates, PairingCounts
 
 SCHEMA = "digital_twin_gz.report/1"
 
 
-def threshold_crossings(samples: GapSamples, thresholds: Thresholds) -> list[dict]:
-    """Times at which the base position error enters or leaves the WARN and ERROR bands."""
-    crossings = []
-    for name, limit in (("WARN", thresholds.base_position_warn_m), ("ERROR", thresholds.base_position_error_m)):
-        above = samples.base_position_m >= limit
-        changes = np.flatnonzero(np.diff(above.astype(np.int8)))
-        for k in changes + 1:
-            crossings.append({"time_s": float(samples.times[k] - samples.times[0]), "level": name,
-                              "entered": bool(above[k]), "base_position_error_m": float(samples.base_position_m[k])})
-    return sorted(crossings, key=lambda c: c["time_s"])
-
-
 def build_report(log: GapLog, counts: PairingCounts, thresholds: Thresholds, *, robot: str, profile: str,
                  motion: str, simulator: str, source: str, partial: bool = False,
                  events: list[dict] = ()) -> dict:
-    samples = log.samples
-    metrics = summarise(samples, log.joint_names, log.key_links)
+    metrics = log.summary()
     rms = (metrics["base_position_error_m"]["rms"], metrics["base_orientation_error_rad"]["rms"])
     status = max(thresholds.levels(*(float("nan") if v is None else v for v in rms)))
-    if not len(samples):
+    if not len(log):
         status = ERROR  # nothing measured is no evidence of a small gap
-    duration = float(samples.times[-1] - samples.times[0]) if len(samples) > 1 else 0.0
-    origin = float(samples.times[0]) if len(samples) else 0.0
+    duration = log.last_time - log.first_time if len(log) > 1 else 0.0
+    origin = log.first_time if len(log) else 0.0
     # An event before any physical sample (a resync at the very start) is placed at the start.
     timed = sorted(({"time_s": float(e["run_time"]) - origin if np.isfinite(e["run_time"]) else 0.0,
                      **{k: v for k, v in e.items() if k != "run_time"}} for e in events), key=lambda e: e["time_s"])
@@ -72,11 +62,12 @@ def build_report(log: GapLog, counts: PairingCounts, thresholds: Thresholds, *, 
         "duration_s": duration,
         "samples": {"paired": counts.paired, "unpaired": counts.unpaired, **dict(counts.samples.items()),
                     "out_of_order": dict(counts.out_of_order), "missing": dict(counts.missing),
+                    "p95_and_plots_from_every": log.stride,
                     "holes": dict(counts.holes), "sessions": counts.sessions},
         "status": LEVEL_NAMES[status],
         **metrics,
         "thresholds": asdict(thresholds),
-        "threshold_crossings": threshold_crossings(samples, thresholds),
+        "threshold_crossings": list(log.crossings),
         "events": timed,
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "written_by": f"{socket.gethostname()}:{os.getpid()}",
@@ -122,7 +113,8 @@ def print_summary(report: dict, console: Console | None = None) -> None:
     (console or Console()).print(summary_table(report))
 
 
-def write_outputs(out_dir: Path, report: dict, samples: GapSamples, snapshots: PairedStates | None,
+def write_outputs(out_dir: Path, report: dict, samples: GapSamples,
+                  snapshots: tuple[PairedStates, GapSamples] | None,
                   description: RobotDescription, world: WorldSettings, pictures: bool = True) -> list[Path]:
     """Everything a run leaves behind: ``report.json`` and ``report.html`` with pictures of the
     largest gaps (``pictures``: rendered; a node whose parent died leaves them out, to be quick).
@@ -134,7 +126,7 @@ def write_outputs(out_dir: Path, report: dict, samples: GapSamples, snapshots: P
     rendered, note = [], "" if pictures else "pictures left out: the run was ended by its parent's death"
     if pictures and snapshots is not None and len(samples):
         try:
-            rendered = render_moments(description, world, samples, snapshots)
+            rendered = render_moments(description, world, *snapshots, origin=float(samples.times[0]))
         except Exception as err:
             note = f"rendering failed ({type(err).__name__}: {err}); set MUJOCO_GL=egl or osmesa on a machine " \
                    "without a display"

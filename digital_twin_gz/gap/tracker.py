@@ -1,7 +1,7 @@
 """From sample streams to a report: what gap_monitor does live and replay does from a recording.
 
 One :class:`GapTracker` holds the pairing of the four streams, the gap meter, the log of
-every measured sample and the snapshots for pictures, so the live twin and a replay
+the measured samples (in bounded memory) and the snapshots for pictures, so the live twin and a replay
 measure the same way by construction.
 """
 
@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from digital_twin_gz.gap import metrics as gap
+from digital_twin_gz.gap.log import GapLog, SnapshotLog
 from digital_twin_gz.gap.report import build_report, write_outputs
 from digital_twin_gz.gap.settings import MonitorSettings
 from digital_twin_gz.robot import JointRoles, RobotDescription, WorldSettings, load_roles
-from digital_twin_gz.twin import Pairing, SnapshotLog
+from digital_twin_gz.twin import Pairing
 
 
 class GapTracker:
@@ -33,7 +34,7 @@ class GapTracker:
             key_links = gap.key_links(description, roles)
             self.missing = gap.missing_key_links(description, roles)
         self.meter = gap.GapMeter(description, key_links)
-        self.log = gap.GapLog(description.joint_names, self.meter.key_links)
+        self.log = GapLog(description.joint_names, self.meter.key_links, settings.thresholds)
         self.snapshots = SnapshotLog()
         self.pairing = Pairing(len(description.joint_names), settings.max_gap, settings.max_wait, settings.clock_jump)
         self.notes: list[dict] = []
@@ -43,7 +44,7 @@ class GapTracker:
         paired = self.pairing.take()
         samples = self.meter.measure(paired)
         self.log.extend(samples)
-        self.snapshots.extend(paired)
+        self.snapshots.extend(paired, samples)
         return samples
 
     def note(self, kind: str, **detail) -> None:

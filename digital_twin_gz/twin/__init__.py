@@ -12,8 +12,8 @@ from digital_twin_gz.twin.sync import (
     StaleWatch,
     usable_poses,
 )
-from digital_twin_gz.twin.timeline import PairedStates, Pairing, PairingCounts, SnapshotLog, Stream
+from digital_twin_gz.twin.timeline import PairedStates, Pairing, PairingCounts, Stream
 
 __all__ = ["Command", "JointMap", "JointMapError", "PairedStates", "Pairing", "PairingCounts", "ResyncWatch",
-           "SampleError", "SampleGate", "SnapshotLog", "StaleWatch", "StartWindow", "Stream", "pose_at_start",
+           "SampleError", "SampleGate", "StaleWatch", "StartWindow", "Stream", "pose_at_start",
            "usable_poses"]

@@ -306,29 +306,3 @@ class Pairing:
                 physical_base: np.ndarray, physical_joints: np.ndarray) -> PairedStates:
         return PairedStates(times, virtual_base[:, :3], virtual_base[:, 3:], virtual_joints,
                             physical_base[:, :3], physical_base[:, 3:], physical_joints)
-
-
-class SnapshotLog:
-    """Paired states kept at most every ``period`` seconds: enough to draw both robots at
-    any moment of a long run (pictures of the largest gap) without keeping every sample."""
-
-    def __init__(self, period: float = 0.02) -> None:
-        self.period = period
-        self._parts: list[PairedStates] = []
-        self._last = -np.inf
-
-    def extend(self, paired: PairedStates) -> None:
-        keep = []
-        for k, t in enumerate(paired.times):
-            if t >= self._last + self.period - 1e-9:
-                keep.append(k)
-                self._last = t
-        if keep:
-            self._parts.append(PairedStates(*(getattr(paired, f)[keep] for f in PairedStates.__dataclass_fields__)))
-
-    @property
-    def states(self) -> PairedStates | None:
-        if not self._parts:
-            return None
-        return PairedStates(*(np.concatenate([getattr(p, f) for p in self._parts])
-                              for f in PairedStates.__dataclass_fields__))
