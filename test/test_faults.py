@@ -16,6 +16,7 @@ from helpers import BIN, children, cli
 from helpers.ros_harness import status_values, statuses
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
+from trajectory_msgs.msg import JointTrajectory
 
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import LATEST_QOS
@@ -232,3 +233,31 @@ def test_a_disk_that_fills_up_is_a_warning_and_what_was_written_stays_readable(s
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "truncated" in replay.stdout + replay.stderr
     assert json.loads((tmp_path / "replay" / "report.json").read_text())["samples"]["paired"] > 500
+
+
+@pytest.mark.ros
+def test_the_physical_robot_ignores_a_stale_command_and_obeys_a_fresh_one(nodes, probe, description):
+    emulator = nodes("physical_emulator", {"profile": "nominal", "motion": "stand", "rate": 100.0},
+                     params_file=params_file())
+    physical = probe.collect(JointState, "/physical/joint_states", LATEST_QOS)
+    commands = probe.node.create_publisher(JointTrajectory, "/physical/joint_commands", 10)
+    probe.wait_for(lambda: physical and probe.node.count_subscribers("/physical/joint_commands") >= 1, timeout=30,
+                   what="the emulated robot")
+    elbow = description.index("l_elbow_pitch")
+    target = description.default_positions.copy()
+    target[elbow] = -1.2
+
+    def position() -> float:
+        return physical[-1].position[list(physical[-1].name).index("l_elbow_pitch")]
+
+    for _ in range(20):  # stamped half a second ago: a sender that fell behind
+        commands.publish(convert.trajectory_message(time.time() - 0.5, description.joint_names, target))
+        probe.spin_for(0.05)
+    assert abs(position() - description.default_positions[elbow]) < 0.05
+    assert "ignored command on /physical/joint_commands: stamped 0.5" in emulator.output()
+    for _ in range(20):
+        commands.publish(convert.trajectory_message(time.time(), description.joint_names, target))
+        probe.spin_for(0.05)
+    probe.wait_for(lambda: abs(position() + 1.2) < 0.1, timeout=10, what="the elbow to obey")
+    assert emulator.stop() == 0
+    assert "ignored 20 stale ones" in emulator.output()
