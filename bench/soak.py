@@ -9,7 +9,7 @@ clock. At the end: RSS growth after the warm-up (``--warmup`` minutes: gap_monit
 fill in the first ~7 minutes at 500 Hz, gap.log), the lag's and the gap's trend. Nothing here is
 timed against a limit; the figures are for the README.
 
-Usage: .venv/bin/python bench/soak.py [--minutes 60] [--interval 60] [--separate-processes]
+Usage: .venv/bin/python bench/soak.py [--minutes 60] [--interval 60] [--profile default] [--separate-processes]
 The last line is one JSON object: the rows and the summary.
 """
 
@@ -95,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the run")
     parser.add_argument("--interval", type=float, default=60.0, help="seconds between samples of the figures")
+    parser.add_argument("--profile", default="default", help="the emulated robot's profile (nominal: no gap)")
     parser.add_argument("--warmup", type=float, default=10.0, help="minutes before RSS growth is counted")
     parser.add_argument("--separate-processes", action="store_true", help="one process per node")
     parser.add_argument("--out", type=Path, help="the demo's --out (default: a temporary directory)")
@@ -102,7 +103,8 @@ def main() -> None:
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
         out = args.out or Path(scratch) / "out"
-        command = [str(BIN / "digital-twin-gz"), "demo", "--duration", f"{args.minutes * 60:g}", "--out", str(out)]
+        command = [str(BIN / "digital-twin-gz"), "demo", "--duration", f"{args.minutes * 60:g}", "--out", str(out),
+                   "--profile", args.profile]
         if args.separate_processes:
             command.append("--separate-processes")
         log = open(Path(scratch) / "demo.log", "w")
@@ -155,7 +157,7 @@ def main() -> None:
     for key, value in summary.items():
         table.add_row(key, json.dumps(value))
     console.print(table)
-    print(json.dumps({"bench": "soak", "minutes": args.minutes, "interval_s": args.interval,
+    print(json.dumps({"bench": "soak", "minutes": args.minutes, "interval_s": args.interval, "profile": args.profile,
                       "layout": "separate processes" if args.separate_processes else "one process",
                       "summary": summary, "rows": rows,
                       "final": {k: final[k] for k in ("samples", "base_position_error_m", "status", "duration_s")}}))
