@@ -297,6 +297,7 @@ def test_the_log_of_a_long_run_stays_bounded_and_its_statistics_exact(descriptio
         samples = meter.measure(_paired(times, p + shift, q, j, p, q, j))
         log.extend(samples)
         everything.append(samples)
+        assert len(log.window(0.5)) == 126  # as gap_monitor's diagnostics ask, every second
     full = np.concatenate([s.base_position_m for s in everything])
     joints = np.concatenate([s.joint_rad for s in everything])
     summary = log.summary()
@@ -314,3 +315,4 @@ def test_the_log_of_a_long_run_stays_bounded_and_its_statistics_exact(descriptio
     assert log.crossings[0]["time_s"] == pytest.approx(20.0, abs=0.01)
     window = log.window(0.5)
     assert window.times[0] >= times[-1] - 0.5 - 1e-9 and len(window) == 126  # from the recent samples
+    assert len(log.window(10.0)) == 251  # recent_s: 1 s kept, however often the window was asked for

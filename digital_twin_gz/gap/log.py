@@ -155,6 +155,8 @@ class GapLog:
         if not self._recent:
             return self._empty(0)
         recent = _concat(self._recent)
+        # Merged, the chunks are trimmed to recent_s here (extend drops only whole chunks).
+        recent = _rows(recent, slice(int(np.searchsorted(recent.times, self.last_time - self.recent_s)), None))
         self._recent = [recent]
         k = int(np.searchsorted(recent.times, recent.times[-1] - seconds, side="left"))
         return _rows(recent, slice(k, None))
