@@ -6,16 +6,18 @@ import numpy as np
 import pytest
 
 from digital_twin_gz.emulator import (
+    MeasurementPerturbation,
     Motion,
     PhysicalRobot,
+    PhysicsPerturbation,
+    Profile,
     ProfileError,
     apply_physics,
     command_refusal,
-    foot_links,
     load_profile,
 )
 from digital_twin_gz.gazebo import GazeboControl, SimControlError
-from digital_twin_gz.robot import load_roles
+from digital_twin_gz.robot import BodyParts, load_roles
 from digital_twin_gz.sim import Simulator
 from digital_twin_gz.twin import JointMap, JointMapError, ResyncWatch, SampleError, SampleGate, StaleWatch
 
@@ -102,7 +104,7 @@ def test_profiles_load_and_bad_ones_name_file_and_field(tmp_path):
     assert load_profile("nominal").physics.mass_scale == 1.0
     default = load_profile("default")
     assert default.physics.foot_friction == 0.7 and default.measurement.drop_rate > 0
-    with pytest.raises(ProfileError, match="no profile 'marsbot'.*default, nominal"):
+    with pytest.raises(ProfileError, match="no profile 'marsbot'.*default, lab, nominal"):
         load_profile("marsbot")
     bad = tmp_path / "bad.yaml"
     bad.write_text("physics:\n  mass_scale: -1\n")
@@ -117,8 +119,7 @@ def test_physics_perturbation_changes_the_model(description):
     roles = load_roles(description)
     nominal, perturbed = Simulator(description), Simulator(description)
     physics = load_profile("default").physics
-    feet = foot_links(description, roles)
-    apply_physics(perturbed, physics, feet)
+    apply_physics(perturbed.model, perturbed.built, physics, BodyParts.of(description, roles))
     torso = perturbed.model.body("torso_link").id
     pelvis = perturbed.model.body("base_link").id
     assert perturbed.model.body_mass[pelvis] == pytest.approx(1.06 * nominal.model.body_mass[pelvis])
@@ -130,6 +131,62 @@ def test_physics_perturbation_changes_the_model(description):
     assert np.allclose(perturbed.model.dof_damping[dofs], nominal.model.dof_damping[dofs] + 2.0)
     gain = perturbed.model.actuator_gainprm[perturbed.built.actuators[0], 0]
     assert 0.7 < gain.mean() < 1.0 and gain.std() > 0
+
+
+def test_physics_per_body_group(description, tmp_path):
+    """Mass scales and joint values per group (legs, arms, torso) reach the links and joints of
+    that group only; joint values add to the description's and their sum never goes below zero."""
+    roles = load_roles(description)
+    parts = BodyParts.of(description, roles)
+    assert parts.groups() == ("legs", "arms", "torso")
+    assert parts.links["l_foot_link"] == "legs" and parts.links["r_hand_link"] == "arms"
+    assert parts.links["base_link"] == parts.links["head_link"] == "torso"
+    nominal, perturbed = Simulator(description), Simulator(description)
+    physics = PhysicsPerturbation(mass_scale={"legs": 1.2}, joint_damping={"arms": -5.0, "legs": 3.0},
+                                  joint_armature={"torso": 0.04})
+    apply_physics(perturbed.model, perturbed.built, physics, parts)
+    for link, scale in (("l_shin_link", 1.2), ("r_hand_link", 1.0), ("torso_link", 1.0)):
+        body = perturbed.model.body(link).id
+        assert perturbed.model.body_mass[body] == pytest.approx(scale * nominal.model.body_mass[body]), link
+    dofs = perturbed.built.dof_index
+    groups = np.array(parts.joints)
+    damping, armature = perturbed.model.dof_damping[dofs], perturbed.model.dof_armature[dofs]
+    base = nominal.model.dof_damping[dofs]
+    assert np.allclose(damping[groups == "legs"], base[groups == "legs"] + 3.0)
+    assert np.all(damping[groups == "arms"] == 0.0)  # 1.0 - 5.0, kept at zero
+    assert np.allclose(damping[groups == "torso"], base[groups == "torso"])
+    assert np.allclose(armature[groups == "torso"], 0.04) and np.all(armature[groups != "torso"] == 0.0)
+    # A profile says the same in YAML, and names a group that does not exist.
+    path = tmp_path / "groups.yaml"
+    path.write_text("physics:\n  mass_scale: {legs: 1.2}\n  joint_damping: {arms: -5.0, legs: 3.0}\n"
+                    "  joint_armature: {torso: 0.04}\n")
+    assert load_profile(path).physics == physics
+    path.write_text("physics:\n  joint_damping: {tail: 1.0}\n")
+    with pytest.raises(ProfileError, match="joint_damping: unknown body groups \\['tail'\\]"):
+        load_profile(path)
+
+
+def test_emulated_joint_feed_lags_the_robot_by_its_delay(description):
+    """measurement.joint_delay_s: a joint sample holds the joints of that long before its stamp
+    (the base pose does not lag); efforts are the mean torque since the sample before."""
+    roles = load_roles(description)
+    profile = lambda delay: Profile("p", PhysicsPerturbation(), MeasurementPerturbation(joint_delay_s=delay))  # noqa: E731
+    robots = {d: PhysicalRobot(description, Simulator(description).world, profile(d), Motion("squat", description,
+                                                                                              roles), roles)
+              for d in (0.0, 0.006)}
+    samples = {d: [] for d in robots}
+    for k in range(1, 401):
+        for d, robot in robots.items():
+            robot.advance((k + 0.5) / 500.0)
+            samples[d].append(robot.measure())
+    now, late = samples[0.0], samples[0.006]
+    for k in range(10, 400):  # 6 ms = 3 samples at 500 Hz
+        assert np.allclose(late[k].joint_positions, now[k - 3].joint_positions, atol=1e-12)
+        assert np.allclose(late[k].joint_efforts, now[k - 3].joint_efforts, atol=1e-9)
+        assert np.allclose(late[k].base_position, now[k].base_position, atol=1e-12)
+    with pytest.raises(ProfileError, match="cannot measure its joints after their stamps"):
+        PhysicalRobot(description, Simulator(description).world, profile(-0.001), Motion("squat", description, roles),
+                      roles)
 
 
 @pytest.mark.parametrize("profile", ["nominal", "default"])

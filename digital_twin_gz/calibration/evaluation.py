@@ -1,26 +1,24 @@
-"""Scoring a candidate model: replay a recording through it and measure the gap."""
+"""The gap a model leaves: the recording replayed through it as the live twin runs (lockstep, held
+targets, from the first sample on), scored on the training part and on the held-out end."""
 
 from __future__ import annotations
 
 import copy
-import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from digital_twin_gz import gap
-from digital_twin_gz.calibration.parameters import CalibrationError, Candidate
-from digital_twin_gz.emulator import apply_physics
+from digital_twin_gz.calibration.parameters import CalibrationError
+from digital_twin_gz.emulator import PhysicsPerturbation, apply_physics
 from digital_twin_gz.gap import GapTracker, MonitorSettings
 from digital_twin_gz.recording import BaseSamples, JointSamples, PhysicalRecording
 from digital_twin_gz.replay import replay
-from digital_twin_gz.robot import RobotDescription, WorldSettings
+from digital_twin_gz.robot import BodyParts, RobotDescription, WorldSettings
 from digital_twin_gz.sim import Simulator
-from digital_twin_gz.sim.builder import BuiltModel, build_model
+from digital_twin_gz.sim.builder import BuiltModel
 
-# A candidate whose replay pairs nothing or blows up scores this (mm) instead of NaN/inf,
-# which would poison the optimiser's convergence test.
-PENALTY_MM = 1e6
 MIN_PART_S = 1.0
 # The twin starts at rest in the first sample's pose; if the physical robot is moving then,
 # no parameter makes the catch-up match, so the first half second is not scored.
@@ -29,7 +27,7 @@ WARMUP_S = 0.5
 
 @dataclass(frozen=True)
 class Gap:
-    """RMS errors of one replay over its paired samples."""
+    """RMS errors of one replay over its paired samples in a span."""
 
     key_link_mm: float
     base_position_mm: float
@@ -38,9 +36,9 @@ class Gap:
     paired: int
 
     @classmethod
-    def of(cls, samples: gap.GapSamples, since_s: float) -> Gap:
-        """Over the samples from ``since_s`` (s after the replay's first sample) on."""
-        keep = samples.times >= since_s
+    def of(cls, samples: gap.GapSamples, since_s: float, until_s: float = np.inf) -> Gap:
+        """Over the samples from ``since_s`` up to ``until_s`` (s after the replay's first sample)."""
+        keep = (samples.times >= since_s) & (samples.times < until_s)
 
         def rms(values: np.ndarray, scale: float) -> float:
             values = values[keep]
@@ -52,47 +50,47 @@ class Gap:
     @property
     def objective(self) -> float:
         """The key-link RMS; the base position RMS for a robot measured without key links."""
-        for value in (self.key_link_mm, self.base_position_mm):
-            if np.isfinite(value):
-                return value
-        return PENALTY_MM
+        return self.key_link_mm if np.isfinite(self.key_link_mm) else self.base_position_mm
+
+
+@dataclass(frozen=True)
+class Model:
+    """A virtual model to replay: physics, and how long before its stamps the joint feed was measured."""
+
+    physics: PhysicsPerturbation = PhysicsPerturbation()
+    joint_delay: float = 0.0
 
 
 class Evaluator:
-    """Replays recordings through candidate models (the model is built once and copied per candidate)."""
+    """Replays a recording through models (built once, copied per model) and measures their gaps."""
 
-    def __init__(self, description: RobotDescription, world: WorldSettings, feet: list[str],
+    def __init__(self, description: RobotDescription, world: WorldSettings, built: BuiltModel, parts: BodyParts,
                  key_links: tuple[str, ...], settings: MonitorSettings) -> None:
-        self.description, self.world, self.feet = description, world, feet
+        self.description, self.world, self.built, self.parts = description, world, built, parts
         self.key_links, self.settings = key_links, settings
-        self.built: BuiltModel = build_model(description, world)
 
-    def gap(self, recording: PhysicalRecording, candidate: Candidate, since_s: float = WARMUP_S) -> Gap:
+    def samples(self, recording: PhysicalRecording, model: Model) -> gap.GapSamples:
+        """The per-sample gap of the whole recording replayed through ``model``."""
         sim = Simulator(self.description, self.world, replace(self.built, model=copy.copy(self.built.model)))
-        apply_physics(sim, candidate.physics, self.feet)
+        apply_physics(sim.model, sim.built, model.physics, self.parts)
+        sim.reset()
         tracker = GapTracker(self.description, self.settings, key_links=self.key_links)
-        replay(recording, sim, tracker, delay=candidate.latency)
-        return Gap.of(tracker.log.samples, since_s)
+        replay(recording.with_joint_delay(model.joint_delay), sim, tracker)
+        return tracker.log.samples
+
+    def replays(self, recording: PhysicalRecording, models: dict[str, Model]) -> dict[str, gap.GapSamples]:
+        """Each model's per-sample gap over the whole recording, the replays side by side (MuJoCo's
+        rollout releases the GIL)."""
+        with ThreadPoolExecutor(max_workers=len(models)) as pool:
+            return dict(zip(models, pool.map(lambda m: self.samples(recording, m), models.values())))
 
 
-# Worker processes: each holds an Evaluator and the recordings it replays ("train": the
-# training part, "all": the whole recording), set once at start.
-_worker: dict = {}
-
-
-def start_worker(evaluator_args: tuple, recordings: dict[str, PhysicalRecording]) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    _worker["evaluator"] = Evaluator(*evaluator_args)
-    _worker["recordings"] = recordings
-
-
-def training_objective(values: np.ndarray, names: tuple[str, ...]) -> float:
-    return _worker["evaluator"].gap(_worker["recordings"]["train"], Candidate.of(names, values)).objective
-
-
-def replay_gap(task: tuple[str, Candidate, float]) -> Gap:
-    recording, candidate, since_s = task
-    return _worker["evaluator"].gap(_worker["recordings"][recording], candidate, since_s)
+def part_gaps(samples: dict[str, gap.GapSamples], cut_s: float) -> dict[str, dict[str, Gap]]:
+    """{part: {model name: gap}} for the training part (after WARMUP_S, before ``cut_s``) and the
+    held-out part (from ``cut_s``) of replays of the whole recording, as the live twin would run on:
+    it never starts cold in the middle of a motion."""
+    return {"train": {name: Gap.of(s, WARMUP_S, cut_s) for name, s in samples.items()},
+            "holdout": {name: Gap.of(s, cut_s) for name, s in samples.items()}}
 
 
 def training_part(recording: PhysicalRecording, holdout: float, margin_s: float) -> tuple[PhysicalRecording, float]:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import yaml
 from lxml import etree
 
-from digital_twin_gz.calibration.parameters import Candidate
-from digital_twin_gz.emulator import PhysicsPerturbation
-from digital_twin_gz.robot import JTC_PLUGIN, RobotDescription
+from digital_twin_gz.calibration.evaluation import Model
+from digital_twin_gz.calibration.parameters import DELAY
+from digital_twin_gz.emulator import PhysicsPerturbation, group_value, joint_values
+from digital_twin_gz.robot import JTC_PLUGIN, BodyParts, RobotDescription
 
 PROFILE_FILE, URDF_FILE, REPORT_FILE = "calibrated.yaml", "calibrated.urdf", "calibration.json"
 XACRO = "{http://www.ros.org/wiki/xacro}"
@@ -20,52 +22,58 @@ GAIN_TAGS = ("position_p_gain", "position_i_gain", "position_d_gain",
 GAIN_ARGUMENTS = ("_kp", "_kd", "_kv")
 
 
-def profile_yaml(candidate: Candidate, report: dict) -> str:
-    """A profile ``load_profile`` reads: the fitted physics; the measurement section empty."""
-    physics = {k: v for k, v in vars(candidate.physics).items() if k in report["parameters"]}
+def profile_yaml(model: Model, report: dict) -> str:
+    """A profile ``load_profile`` reads: the fitted physics, and the joint delay as ``measurement.joint_delay_s``."""
+    fields = {p["field"] for p in report["parameters"].values()}
+    physics = {k: v for k, v in asdict(model.physics).items() if k in fields}
+    measurement = {"joint_delay_s": model.joint_delay} if DELAY in fields else {}
     holdout = report["gap"] and report["gap"]["holdout"]
     metric, what = ("key_link_mm", "key links") if report["key_links"] else ("base_position_mm", "base position")
     summary = (f"calibrated from {Path(report['recording']).name}"
                + (f": held-out gap {holdout['nominal'][metric]:.3g} -> "
                   f"{holdout['calibrated'][metric]:.3g} mm ({what}, RMS)" if holdout else ""))
     header = [f"# Calibrated by digital-twin-gz calibrate from {report['recording']} ({report['written_at']}).",
-              "# The virtual model's physics: digital-twin-gz replay/demo --virtual-profile THIS_FILE, or",
-              "# embedded_sim's physics_profile parameter. Details and confidence: calibration.json."]
-    if "latency" in report["parameters"]:
-        header.append(f"# Fitted latency {report['parameters']['latency']['value'] * 1e3:.1f} ms: not physics, "
-                      "so not in this profile (see calibration.json).")
-    body = yaml.safe_dump({"summary": summary, "seed": 0, "physics": physics, "measurement": {}}, sort_keys=False,
-                          width=1000)
+              "# The virtual model: digital-twin-gz replay/demo --virtual-profile THIS_FILE, or embedded_sim's",
+              "# physics_profile parameter. Values, intervals and what the recording left open: calibration.json."]
+    body = yaml.safe_dump({"summary": summary, "seed": 0, "physics": physics, "measurement": measurement},
+                          sort_keys=False, width=1000)
     return "\n".join(header) + "\n" + body
 
 
-def calibrated_urdf(description: RobotDescription, physics: PhysicsPerturbation, feet: list[str]) -> str:
-    """The expanded description with the fitted physics written in, for Gazebo: link masses
-    and inertias scaled, joint damping and friction added, the feet's ``mu1``/``mu2`` set,
-    the trajectory controller's PID gains scaled by the actuator gain (gz-sim has no gain on
-    the effort feed-forward, so that part of ``actuator_gain`` has no URDF equivalent)."""
+def calibrated_urdf(description: RobotDescription, physics: PhysicsPerturbation, parts: BodyParts) -> str:
+    """The expanded description with the fitted physics written in, for Gazebo: link masses and
+    inertias scaled (per body group), joint damping and friction set to the model's plus the fit's,
+    the feet's ``mu1``/``mu2`` set, the trajectory controller's PID gains scaled by the actuator gain
+    (gz-sim has no gain on the effort feed-forward, so that part of ``actuator_gain`` has no URDF
+    equivalent; nor has ``joint_armature``: SDF joints have no rotor inertia)."""
     robot = etree.fromstring(description.urdf.encode(), etree.XMLParser(remove_blank_text=True))
-    for inertial in robot.iterfind("link/inertial"):
+    for link in robot.iterfind("link"):
+        scale = group_value(physics.mass_scale, parts.links.get(link.get("name"), "torso"), 1.0)
+        inertial = link.find("inertial")
+        if inertial is None or scale == 1.0:
+            continue
         mass = inertial.find("mass")
         if mass is not None:
-            mass.set("value", repr(float(mass.get("value", "0")) * physics.mass_scale))
+            mass.set("value", repr(float(mass.get("value", "0")) * scale))
         inertia = inertial.find("inertia")
         if inertia is not None:
             for key in ("ixx", "ixy", "ixz", "iyy", "iyz", "izz"):
                 if inertia.get(key) is not None:
-                    inertia.set(key, repr(float(inertia.get(key)) * physics.mass_scale))
-    actuated = set(description.joint_names)
+                    inertia.set(key, repr(float(inertia.get(key)) * scale))
+    damping = dict(zip(description.joint_names, joint_values(physics.joint_damping, parts, 0.0)))
+    friction = dict(zip(description.joint_names, joint_values(physics.joint_friction, parts, 0.0)))
     for joint in robot.iterfind("joint"):
-        if joint.get("name") in actuated and (physics.joint_damping or physics.joint_friction):
+        name = joint.get("name")
+        if name in damping and (damping[name] or friction[name]):
             dynamics = joint.find("dynamics")
             if dynamics is None:
                 dynamics = etree.SubElement(joint, "dynamics")
-            model = description.joints[joint.get("name")]
-            dynamics.set("damping", repr(model.damping + physics.joint_damping))
-            dynamics.set("friction", repr(model.friction + physics.joint_friction))
+            model = description.joints[name]
+            dynamics.set("damping", repr(max(model.damping + float(damping[name]), 0.0)))
+            dynamics.set("friction", repr(max(model.friction + float(friction[name]), 0.0)))
     if physics.foot_friction is not None:
         touching = {link.get("name") for link in robot.iterfind("link") if link.find("collision") is not None}
-        for link in (f for f in feet if f in touching):
+        for link in (f for f in parts.feet if f in touching):
             block = robot.find(f"gazebo[@reference='{link}']")
             if block is None:
                 block = etree.SubElement(robot, "gazebo", reference=link)
@@ -104,23 +112,23 @@ def gain_xacro_args(description: RobotDescription, given: dict[str, str], gain: 
     return scaled
 
 
-def output_notes(names: tuple[str, ...], has_xacro_args: bool) -> list[str]:
+def output_notes(fields: set[str], has_xacro_args: bool) -> list[str]:
     """How each fitted value reaches each simulator, and where it does not."""
-    notes = ["embedded simulator: calibrated.yaml carries every fitted physics value "
+    notes = ["embedded simulator: calibrated.yaml carries every fitted value "
              "(digital-twin-gz replay/demo --virtual-profile, embedded_sim parameter physics_profile)"]
-    physics = [n for n in names if n != "latency"]
+    physics = sorted(fields - {DELAY})
     if physics:
-        notes.append(f"Gazebo: calibrated.urdf carries {', '.join(physics)}"
+        notes.append(f"Gazebo: calibrated.urdf carries {', '.join(f for f in physics if f != 'joint_armature')}"
                      + (" (actuator_gain as scaled PID gains only: gz-sim's JointTrajectoryController has no gain "
-                        "on the effort feed-forward)" if "actuator_gain" in names else ""))
-    if "actuator_gain" in names:
+                        "on the effort feed-forward)" if "actuator_gain" in fields else ""))
+    if "joint_armature" in fields:
+        notes.append("joint_armature has no URDF or SDF form (no rotor inertia on a joint): embedded simulator only")
+    if "actuator_gain" in fields:
         notes.append("xacro arguments: the scaled *_kp/*_kd/*_kv gain arguments (PID part of actuator_gain)"
                      if has_xacro_args else "xacro arguments: the description declares no *_kp/*_kd/*_kv gain "
                      "arguments")
-    rest = [n for n in physics if n != "actuator_gain"]
-    if rest:
-        notes.append(f"no xacro argument exists for {', '.join(rest)}: use calibrated.urdf (masses, inertias, "
-                     "damping, friction and foot mu1/mu2 written in)")
-    if "latency" in names:
-        notes.append("latency is not physics: reported here, used for the held-out gap, not in the profile or URDF")
+    if DELAY in fields:
+        notes.append("joint_delay: calibrated.yaml's measurement.joint_delay_s; replay restamps the joint samples "
+                     "that much earlier, and the live twin takes it as twin_sync's and gap_monitor's joint_delay "
+                     "parameter (demo --virtual-profile sets it)")
     return notes

@@ -1,162 +1,24 @@
 """The emulated physical robot: the same description with different physics (sim-to-sim).
 
-A profile (``config/physical_profiles/<name>.yaml``) says how the "real" robot differs
-from its model: link masses, foot friction, joint damping and friction, actuator gain,
-and how it is measured: encoder noise, mocap noise on the base pose, latency, dropped
-messages. :func:`apply_physics` is also how calibration tries candidate models, so the
-emulator and the calibrated twin perturb MuJoCo in exactly one way.
+A profile (:mod:`~digital_twin_gz.emulator.profile`) says how the "real" robot differs from its
+model and how it is measured; :func:`~digital_twin_gz.emulator.physics.apply_physics` changes
+its MuJoCo model, the one way calibration tries candidate models too.
 """
 
 from __future__ import annotations
 
-import fnmatch
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from collections import deque
+from dataclasses import dataclass, replace
 
-import mujoco
 import numpy as np
-import yaml
 
 from digital_twin_gz.emulator.motions import Motion
-from digital_twin_gz.robot import JointRoles, RobotDescription, WorldSettings, share_dir
+from digital_twin_gz.emulator.physics import apply_physics
+from digital_twin_gz.emulator.profile import MeasurementPerturbation, Profile, ProfileError
+from digital_twin_gz.robot import JointRoles, RobotDescription, WorldSettings
+from digital_twin_gz.robot.groups import BodyParts
 from digital_twin_gz.sim import Simulator, Trajectory
 from digital_twin_gz.sim.simulator import RobotState
-
-
-class ProfileError(ValueError):
-    """A profile that cannot be used; the message names the file and the field."""
-
-
-@dataclass(frozen=True)
-class PhysicsPerturbation:
-    """How the physical robot's physics differ from the description (1.0 / 0.0 = as modelled)."""
-
-    mass_scale: float = 1.0
-    link_mass_scale: dict[str, float] = field(default_factory=dict)
-    foot_friction: float | None = None
-    joint_damping: float = 0.0
-    joint_friction: float = 0.0
-    actuator_gain: float = 1.0
-    actuator_gain_spread: float = 0.0
-
-
-@dataclass(frozen=True)
-class MeasurementPerturbation:
-    """How the physical robot is measured."""
-
-    encoder_noise_rad: float = 0.0
-    mocap_noise_position_m: float = 0.0
-    mocap_noise_orientation_rad: float = 0.0
-    latency_s: float = 0.0
-    drop_rate: float = 0.0
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    physics: PhysicsPerturbation
-    measurement: MeasurementPerturbation
-    seed: int = 0
-    summary: str = ""
-
-
-def profiles_dir() -> Path:
-    return share_dir() / "config" / "physical_profiles"
-
-
-def profile_names() -> list[str]:
-    return sorted(p.stem for p in profiles_dir().glob("*.yaml"))
-
-
-def load_profile(name_or_path: str | Path) -> Profile:
-    """A profile by name (bundled) or by path to a YAML file."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = profiles_dir() / f"{name_or_path}.yaml"
-        if not path.is_file():
-            raise ProfileError(f"no profile '{name_or_path}' (bundled: {', '.join(profile_names())}; "
-                               "or give a path to a .yaml file)")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ProfileError(f"{path}: cannot read profile: {err}") from err
-    if not isinstance(data, dict):
-        raise ProfileError(f"{path}: expected a mapping of profile fields")
-    sections = {"physics": PhysicsPerturbation, "measurement": MeasurementPerturbation}
-    unknown = set(data) - set(sections) - {"seed", "summary"}
-    if unknown:
-        raise ProfileError(f"{path}: unknown fields {sorted(unknown)} (expected physics, measurement, seed, summary)")
-    parts = {}
-    for key, cls in sections.items():
-        values = data.get(key) or {}
-        allowed = {f.name for f in fields(cls)}
-        if not isinstance(values, dict) or set(values) - allowed:
-            raise ProfileError(f"{path}: {key}: unknown fields {sorted(set(values) - allowed)} "
-                               f"(allowed: {', '.join(sorted(allowed))})")
-        try:
-            parts[key] = cls(**values)
-        except TypeError as err:
-            raise ProfileError(f"{path}: {key}: {err}") from err
-    _validate(path, parts["physics"], parts["measurement"])
-    return Profile(path.stem, parts["physics"], parts["measurement"], int(data.get("seed", 0)),
-                   str(data.get("summary", "")))
-
-
-def _validate(path: Path, physics: PhysicsPerturbation, measurement: MeasurementPerturbation) -> None:
-    positive = {"physics.mass_scale": physics.mass_scale, "physics.actuator_gain": physics.actuator_gain,
-                **{f"physics.link_mass_scale['{k}']": v for k, v in physics.link_mass_scale.items()}}
-    if physics.foot_friction is not None:
-        positive["physics.foot_friction"] = physics.foot_friction
-    non_negative = {"physics.joint_damping": physics.joint_damping, "physics.joint_friction": physics.joint_friction,
-                    "physics.actuator_gain_spread": physics.actuator_gain_spread,
-                    **{f"measurement.{f.name}": getattr(measurement, f.name) for f in fields(measurement)}}
-    for name, value in positive.items():
-        if not (isinstance(value, (int, float)) and value > 0):
-            raise ProfileError(f"{path}: {name} must be a positive number, got {value!r}")
-    for name, value in non_negative.items():
-        if not (isinstance(value, (int, float)) and value >= 0):
-            raise ProfileError(f"{path}: {name} must be a number >= 0, got {value!r}")
-    if measurement.drop_rate >= 1:
-        raise ProfileError(f"{path}: measurement.drop_rate must be below 1, got {measurement.drop_rate}")
-
-
-def foot_links(description: RobotDescription, roles: JointRoles) -> list[str]:
-    """Links at and below each ankle: the ones that touch the ground when standing."""
-    feet = []
-    for side in ("left", "right"):
-        role = next((r for r in (f"{side}_ankle_pitch", f"{side}_ankle_roll") if r in roles.joints), None)
-        if role is None:
-            continue
-        feet += description.below(description.joints[description.joint_names[roles.index(role)]].child)
-    return feet
-
-
-def apply_physics(sim: Simulator, physics: PhysicsPerturbation, feet: list[str], seed: int = 0) -> None:
-    """Change the simulator's MuJoCo model in place to the perturbed physics."""
-    model = sim.model
-    for body in range(1, model.nbody):
-        name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, body)
-        scale = physics.mass_scale
-        for pattern, link_scale in physics.link_mass_scale.items():
-            if fnmatch.fnmatchcase(name, pattern):
-                scale *= link_scale
-        model.body_mass[body] *= scale
-        model.body_inertia[body] *= scale
-    if physics.foot_friction is not None:
-        foot_bodies = {mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, link) for link in feet}
-        geoms = [g for g in sim.built.robot_geoms if model.geom_bodyid[g] in foot_bodies]
-        model.geom_friction[geoms, 0] = physics.foot_friction
-    dofs = sim.built.dof_index
-    model.dof_damping[dofs] += physics.joint_damping
-    model.dof_frictionloss[dofs] += physics.joint_friction
-    actuators = sim.built.actuators  # (3, n): each joint's three actuators scale alike
-    gain = physics.actuator_gain * (1.0 + physics.actuator_gain_spread
-                                    * np.random.default_rng(seed).standard_normal(actuators.shape[1]))
-    gain = np.clip(gain, 0.05, None)
-    model.actuator_gainprm[actuators, 0] *= gain
-    model.actuator_biasprm[actuators, 1] *= gain
-    model.actuator_biasprm[actuators, 2] *= gain
-    mujoco.mj_setConst(model, sim.data)
 
 
 @dataclass(frozen=True)
@@ -174,24 +36,42 @@ class Measurement:
 
 
 class Sensors:
-    """Encoder and mocap noise, and which samples are lost, drawn from one seeded generator."""
+    """Encoder and mocap noise, and which samples are lost, drawn from one seeded generator; the
+    joint feed ``joint_delay_s`` behind (interpolated between the states measured before)."""
 
     def __init__(self, measurement: MeasurementPerturbation, seed: int) -> None:
         self.measurement = measurement
         self.rng = np.random.default_rng(seed + 1)
+        self._joints: deque[tuple[float, np.ndarray]] = deque()
+
+    def _delayed_joints(self, state: RobotState) -> np.ndarray:
+        """(3, n) joint positions, velocities and efforts ``joint_delay_s`` before ``state.time``."""
+        now = np.stack([state.joint_positions, state.joint_velocities, state.joint_efforts])
+        delay = self.measurement.joint_delay_s
+        if delay <= 0:
+            return now
+        history, wanted = self._joints, state.time - delay
+        history.append((state.time, now))
+        while len(history) > 2 and history[1][0] <= wanted:
+            history.popleft()
+        (t0, before), (t1, after) = history[0], history[-1] if len(history) == 1 else history[1]
+        if wanted <= t0 or t1 <= t0:
+            return before
+        return before + (min(wanted, t1) - t0) / (t1 - t0) * (after - before)
 
     def measure(self, stamp: float, state: RobotState) -> Measurement:
         m, rng = self.measurement, self.rng
         n = len(state.joint_positions)
+        positions, velocities, efforts = self._delayed_joints(state)
         rotvec = rng.standard_normal(3) * m.mocap_noise_orientation_rad
         angle = np.linalg.norm(rotvec)
         axis = rotvec / angle if angle > 0 else np.zeros(3)
         noise = np.concatenate([axis * np.sin(angle / 2), [np.cos(angle / 2)]])
         return Measurement(
             stamp=stamp,
-            joint_positions=state.joint_positions + rng.standard_normal(n) * m.encoder_noise_rad,
-            joint_velocities=state.joint_velocities,
-            joint_efforts=state.joint_efforts,
+            joint_positions=positions + rng.standard_normal(n) * m.encoder_noise_rad,
+            joint_velocities=velocities,
+            joint_efforts=efforts,
             base_position=state.base_position + rng.standard_normal(3) * m.mocap_noise_position_m,
             base_orientation=_quat_multiply(state.base_orientation, noise),
             base_linear_velocity=state.base_linear_velocity,
@@ -228,23 +108,33 @@ class PhysicalRobot:
     Joint commands (``command``) take over the joints they name, as a real robot obeys its
     command interface, and hold them at the last command when the commands stop (a sender that
     died leaves the robot standing where it was sent, not resuming what it did before).
+
+    A measured effort is the mean actuator torque since the measurement before, as a motor
+    driver's averaged current reads: the controller's torque changes from one physics step to
+    the next within a control period, and the mean keeps the impulse the joint received.
     """
 
     CONTROL_PERIOD = 0.002
 
     def __init__(self, description: RobotDescription, world: WorldSettings, profile: Profile, motion: Motion,
                  roles: JointRoles) -> None:
+        if profile.measurement.joint_delay_s < 0:
+            raise ProfileError(f"profile '{profile.name}': measurement.joint_delay_s is "
+                               f"{profile.measurement.joint_delay_s:g}: a robot cannot measure its joints after "
+                               "their stamps (a calibrated twin's negative delay says its base pose is the late one)")
         self.description = description
         self.profile = profile
         self.motion = motion
         self.sim = Simulator(description, world)
-        apply_physics(self.sim, profile.physics, foot_links(description, roles), profile.seed)
+        apply_physics(self.sim.model, self.sim.built, profile.physics, BodyParts.of(description, roles), profile.seed)
         self.sim.reset()
         self.sim.settle()
         self.sensors = Sensors(profile.measurement, profile.seed)
         self._all = np.arange(len(description.joint_names))
         self._command = np.full(len(self._all), np.nan)
         self._next_control = 0.0
+        self._torque = np.zeros(len(self._all))
+        self._torque_steps = 0
 
     def command(self, joint_index: np.ndarray, positions: np.ndarray) -> None:
         """Position targets for some joints, from now on (clamped to the joint limits)."""
@@ -262,9 +152,18 @@ class PhysicalRobot:
         while self._next_control <= t:
             ahead = self._next_control + self.CONTROL_PERIOD
             self.sim.follow(Trajectory(self._all, np.array([self.CONTROL_PERIOD]), self.targets(ahead)[None, :]))
-            self.sim.step_to(ahead)
+            dofs = self.sim.built.dof_index
+            for _ in range(int(self.sim.steps_until(np.array([ahead]))[0])):
+                self.sim.step()
+                self._torque += self.sim.data.qfrc_actuator[dofs]
+                self._torque_steps += 1
             self._next_control = ahead
 
     def measure(self, origin: float = 0.0) -> Measurement:
         """The sensors' view of the robot now, stamped ``origin + time``."""
-        return self.sensors.measure(origin + self.sim.time, self.sim.state())
+        state = self.sim.state()
+        if self._torque_steps:
+            state = replace(state, joint_efforts=self._torque / self._torque_steps)
+            self._torque[:] = 0.0
+            self._torque_steps = 0
+        return self.sensors.measure(origin + self.sim.time, state)

@@ -1,7 +1,7 @@
 """The reality gap: metrics between the two robots, the tracker that turns sample streams into a
 report, and the report itself (``report.json``, the summary table, ``report.html`` with pictures)."""
 
-from digital_twin_gz.gap.html import write_html
+from digital_twin_gz.gap.html import CSS, ERROR_COLOR, escape, line_plot, table, write_html
 from digital_twin_gz.gap.log import GapLog, SnapshotLog
 from digital_twin_gz.gap.metrics import (
     ERROR,
@@ -26,8 +26,8 @@ from digital_twin_gz.gap.report import build_report, print_summary, summary_tabl
 from digital_twin_gz.gap.settings import MonitorSettings, monitor_params, monitor_settings
 from digital_twin_gz.gap.tracker import GapTracker
 
-__all__ = ["ERROR", "LEVEL_NAMES", "OK", "STALE", "STAT_NAMES", "WARN", "GapLog", "GapMeter", "GapSamples",
-           "GapTracker", "MonitorSettings", "SnapshotLog", "Thresholds", "build_report", "key_links", "level",
-           "level_name", "missing_key_links", "monitor_params", "monitor_settings", "mpjpe", "orientation_error",
-           "position_error", "print_summary", "stats", "summary_table", "write_html", "write_outputs",
-           "write_report"]
+__all__ = ["CSS", "ERROR", "ERROR_COLOR", "LEVEL_NAMES", "OK", "STALE", "STAT_NAMES", "WARN", "GapLog", "GapMeter",
+           "GapSamples", "GapTracker", "MonitorSettings", "SnapshotLog", "Thresholds", "build_report", "escape",
+           "key_links", "level", "level_name", "line_plot", "missing_key_links", "monitor_params", "monitor_settings",
+           "mpjpe", "orientation_error", "position_error", "print_summary", "stats", "summary_table", "table",
+           "write_html", "write_outputs", "write_report"]

@@ -41,7 +41,7 @@ svg text { font-family: system-ui, sans-serif; font-size: 11px; fill: #333; }
 """
 
 
-def _esc(value: object) -> str:
+def escape(value: object) -> str:
     return html.escape(str(value))
 
 
@@ -102,12 +102,12 @@ def line_plot(t: np.ndarray, lines: list[tuple[str, str, np.ndarray]], ylabel: s
         parts.append(f'<text x="{x(v):.1f}" y="{top + h + 16}" text-anchor="middle">{v:g}</text>')
     parts.append(f'<text x="{left + w / 2}" y="{height - 4}" text-anchor="middle">time (s)</text>'
                  f'<text x="14" y="{top + h / 2}" transform="rotate(-90 14 {top + h / 2})" '
-                 f'text-anchor="middle">{_esc(ylabel)}</text>')
+                 f'text-anchor="middle">{escape(ylabel)}</text>')
     for label, color, value in levels:
         if value <= ymax:
             parts.append(f'<line x1="{left}" x2="{left + w}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="{color}" '
                          f'stroke-dasharray="6 4" stroke-width="1.5"/><text x="{left + w - 4}" y="{y(value) - 4:.1f}" '
-                         f'text-anchor="end" fill="{color}">{_esc(label)}</text>')
+                         f'text-anchor="end" fill="{color}">{escape(label)}</text>')
     for k, (label, color, values) in enumerate(lines):
         ok = np.isfinite(values)
         tt, vv = _envelope(t[ok], values[ok], w)
@@ -117,7 +117,7 @@ def line_plot(t: np.ndarray, lines: list[tuple[str, str, np.ndarray]], ylabel: s
             lx = left + 10 + (k % 4) * 200
             ly = top + 14 + (k // 4) * 14
             parts.append(f'<line x1="{lx}" x2="{lx + 18}" y1="{ly - 4}" y2="{ly - 4}" stroke="{color}" '
-                         f'stroke-width="3"/><text x="{lx + 22}" y="{ly}">{_esc(label)}</text>')
+                         f'stroke-width="3"/><text x="{lx + 22}" y="{ly}">{escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -134,17 +134,17 @@ def bar_chart(rows: list[tuple[str, float, float]], unit: str, width: int = 960)
         yy = 6 + k * row
         rms_w = 0.0 if not np.isfinite(rms) else rms / top * w
         peak_w = 0.0 if not np.isfinite(peak) else peak / top * w
-        parts.append(f'<text x="{left - 6}" y="{yy + 11}" text-anchor="end">{_esc(name)}</text>'
+        parts.append(f'<text x="{left - 6}" y="{yy + 11}" text-anchor="end">{escape(name)}</text>'
                      f'<rect x="{left}" y="{yy + 1}" width="{peak_w:.1f}" height="{row - 4}" fill="#cfe9e2"/>'
                      f'<rect x="{left}" y="{yy + 1}" width="{rms_w:.1f}" height="{row - 4}" fill="{BAR_COLOR}"/>'
                      f'<text x="{left + peak_w + 4:.1f}" y="{yy + 11}">{_fmt(rms)} / {_fmt(peak)}</text>')
-    parts.append(f'<text x="{left}" y="{height - 6}">{_esc(unit)}: RMS (dark) and max (light)</text></svg>')
+    parts.append(f'<text x="{left}" y="{height - 6}">{escape(unit)}: RMS (dark) and max (light)</text></svg>')
     return "".join(parts)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows)
+def table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -167,15 +167,15 @@ def render_html(report: dict, samples: GapSamples, pictures: list[Picture], pict
                _stat_row("base orientation (deg)", report["base_orientation_error_rad"], deg),
                _stat_row("key links MPJPE (mm)", report["mpjpe_mm"], 1.0)]
     samples_info = report["samples"]
-    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Reality gap: {_esc(report['robot'])}"
+    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Reality gap: {escape(report['robot'])}"
            f"</title><style>{CSS}</style></head><body>",
-           f"<h1>Reality gap: {_esc(report['robot'])} <span class='status' "
-           f"style='background:{STATUS_COLORS.get(status, '#555')}'>{_esc(status)}</span></h1>",
-           f"<p class='meta'>profile {_esc(report['profile'])} · motion {_esc(report['motion'])} · simulator "
-           f"{_esc(report['simulator'])} · source {_esc(report['source'])} · {report['duration_s']:.1f} s, "
+           f"<h1>Reality gap: {escape(report['robot'])} <span class='status' "
+           f"style='background:{STATUS_COLORS.get(status, '#555')}'>{escape(status)}</span></h1>",
+           f"<p class='meta'>profile {escape(report['profile'])} · motion {escape(report['motion'])} · simulator "
+           f"{escape(report['simulator'])} · source {escape(report['source'])} · {report['duration_s']:.1f} s, "
            f"{samples_info['paired']} paired samples ({samples_info['unpaired']} unpaired) · written "
-           f"{_esc(report['written_at'])}</p>",
-           "<h2>Summary</h2>", _table(stats, summary),
+           f"{escape(report['written_at'])}</p>",
+           "<h2>Summary</h2>", table(stats, summary),
            f"<p class='meta'>drift rate {_fmt(report['drift_rate_m_per_s'], 1e3)} mm/s · status from the RMS against "
            f"WARN {th['base_position_warn_m'] * 1e3:g} / ERROR {th['base_position_error_m'] * 1e3:g} mm and "
            f"{th['base_orientation_warn_rad'] * deg:.1f} / {th['base_orientation_error_rad'] * deg:.1f} deg</p>"]
@@ -193,22 +193,22 @@ def render_html(report: dict, samples: GapSamples, pictures: list[Picture], pict
             out += ["<h2>Key-link position errors</h2>",
                     line_plot(t, [(link, LINK_COLORS[k % len(LINK_COLORS)], samples.link_mm[:, k])
                                   for k, link in enumerate(links)], "error (mm)"),
-                    _table(["link (mm)", "mean", "rms", "p95", "max"],
+                    table(["link (mm)", "mean", "rms", "p95", "max"],
                            [_stat_row(link, s, 1.0) for link, s in report["key_link_position_error_mm"].items()])]
     joints = sorted(report["per_joint_position_error_rad"].items(), key=lambda kv: -(kv[1]["rms"] or 0.0))
     out += ["<h2>Per-joint position error</h2>",
             bar_chart([(name, (s["rms"] or math.nan) * deg, (s["max"] or math.nan) * deg) for name, s in joints],
                       "deg"),
-            _table(["joint (deg)", "mean", "rms", "p95", "max"], [_stat_row(name, s, deg) for name, s in joints])]
+            table(["joint (deg)", "mean", "rms", "p95", "max"], [_stat_row(name, s, deg) for name, s in joints])]
     crossings = report["threshold_crossings"]
     out.append("<h2>Threshold crossings (base position)</h2>")
-    out.append(_table(["time (s)", "level", "", "error (mm)"],
+    out.append(table(["time (s)", "level", "", "error (mm)"],
                       [[f"{c['time_s']:.3f}", c["level"], "entered" if c["entered"] else "left",
                         f"{c['base_position_error_m'] * 1e3:.1f}"] for c in crossings])
                if crossings else "<p class='meta'>none: the base position error never crossed WARN or ERROR</p>")
     events = report.get("events", [])
     out.append("<h2>Events (holes, clock jumps, resyncs)</h2>")
-    out.append(_table(["time (s)", "event", "what"],
+    out.append(table(["time (s)", "event", "what"],
                       [[f"{e['time_s']:.3f}", e["kind"], ", ".join(f"{k} {_event_value(v)}" for k, v in e.items()
                                                                    if k not in ("time_s", "kind"))]
                        for e in events])
@@ -217,10 +217,10 @@ def render_html(report: dict, samples: GapSamples, pictures: list[Picture], pict
                "Left: front camera, right: side camera.</p>")
     for picture in pictures:
         data = base64.b64encode(picture.png).decode()
-        out.append(f"<figure><img alt='{_esc(picture.caption)}' src='data:image/png;base64,{data}'>"
-                   f"<figcaption>t = {picture.time_s:.2f} s: {_esc(picture.caption)}</figcaption></figure>")
+        out.append(f"<figure><img alt='{escape(picture.caption)}' src='data:image/png;base64,{data}'>"
+                   f"<figcaption>t = {picture.time_s:.2f} s: {escape(picture.caption)}</figcaption></figure>")
     if not pictures:
-        out.append(f"<p class='meta'>no pictures: {_esc(picture_note or 'no paired samples')}</p>")
+        out.append(f"<p class='meta'>no pictures: {escape(picture_note or 'no paired samples')}</p>")
     out.append("</body></html>\n")
     return "\n".join(out)
 

@@ -28,11 +28,11 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from digital_twin_gz.emulator import apply_physics, foot_links, load_profile
+from digital_twin_gz.emulator import apply_physics, load_profile
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import RESET, SET_BASE_POSE, STATE_QOS, declare_clock_jump, declare_robot, run
 from digital_twin_gz.recording import cdr
-from digital_twin_gz.robot import load_roles
+from digital_twin_gz.robot import BodyParts, load_roles
 from digital_twin_gz.sim import SimClock, Simulator, Trajectory, TrajectoryError
 
 PACINGS = ("realtime", "lockstep")
@@ -61,8 +61,9 @@ class EmbeddedSim(Node):
         if physics_profile:
             # A calibrated virtual model (digital-twin-gz calibrate): its physics section only.
             profile = load_profile(physics_profile)
-            apply_physics(self.sim, profile.physics, foot_links(description, load_roles(description)), profile.seed)
-            self.sim.reset()  # apply_physics leaves the robot at MuJoCo's qpos0
+            apply_physics(self.sim.model, self.sim.built, profile.physics,
+                          BodyParts.of(description, load_roles(description)), profile.seed)
+            self.sim.reset()  # at rest again, on the changed model
             self.get_logger().info(f"virtual model physics from {physics_profile}: {profile.physics}")
         self.sim.settle()
         self.odometry = self.sim.track_odometry()

@@ -10,7 +10,9 @@ the replay benchmark and users without a robot get a realistic recording in seco
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +44,9 @@ def record_emulated(path: Path, description: RobotDescription, world: WorldSetti
     names = list(description.joint_names)
     covariance = np.zeros(36)
     latency_ns = int(round(profile.measurement.latency_s * 1e9))
-    metadata = {"robot": description.name, "profile": profile.name, "motion": motion, "source": "emulated, lockstep"}
+    # The emulated robot's physics and measurement, for tools that compare a fit with the truth.
+    metadata = {"robot": description.name, "profile": profile.name, "motion": motion, "source": "emulated, lockstep",
+                "physics": json.dumps(asdict(profile.physics)), "measurement": json.dumps(asdict(profile.measurement))}
     written = 0
     with McapRecorder(path, metadata) as recorder:
         joints_channel = recorder.channel("/physical/joint_states", JOINT_STATE)

@@ -6,7 +6,7 @@ quaternions, both stamped with the messages' header stamps (nanoseconds).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -80,3 +80,12 @@ class PhysicalRecording:
     @property
     def duration(self) -> float:
         return float(self.joints.stamps_ns[-1] - self.joints.stamps_ns[0]) * 1e-9
+
+    def with_joint_delay(self, delay_s: float) -> PhysicalRecording:
+        """The recording with its joint samples stamped ``delay_s`` earlier: what they were for a
+        joint feed measured that long before its stamps (against the base pose); 0 leaves it."""
+        if delay_s == 0:
+            return self
+        j = self.joints
+        return replace(self, joints=JointSamples(j.stamps_ns - int(round(delay_s * 1e9)), j.positions, j.velocities,
+                                                 j.efforts))

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from digital_twin_gz.emulator import Profile, apply_physics, foot_links
+from digital_twin_gz.emulator import Profile, apply_physics
 from digital_twin_gz.gap import GapTracker, monitor_settings
 from digital_twin_gz.recording import PhysicalRecording, stream_physical
-from digital_twin_gz.robot import JointRoles, RobotDescription, WorldSettings, load_roles
+from digital_twin_gz.robot import BodyParts, JointRoles, RobotDescription, WorldSettings, load_roles
 from digital_twin_gz.sim import Simulator
 from digital_twin_gz.sim.timebase import SimClock
 from digital_twin_gz.twin import JointMap, SampleGate, StartWindow, usable_poses
@@ -129,11 +129,9 @@ class _Feed:
 
 
 def replay(recording: PhysicalRecording | Iterable[PhysicalRecording], sim: Simulator, tracker: GapTracker,
-           progress: Callable[[int], None] | None = None, delay: float = 0.0) -> ReplayStats:
+           progress: Callable[[int], None] | None = None) -> ReplayStats:
     """Drive ``sim`` with the recording and feed ``tracker``; ``progress`` gets the samples done.
-    ``recording``: the whole of it, or its pieces in order (:func:`read_ahead`).
-    ``delay`` (s): the virtual robot acts on each sample that long after its stamp (calibration's
-    ``latency``); its state is measured then, against the physical robot at that time."""
+    ``recording``: the whole of it, or its pieces in order (:func:`read_ahead`)."""
     pieces = iter([recording] if isinstance(recording, PhysicalRecording) else recording)
     first = next(pieces)
     description = sim.description
@@ -158,7 +156,7 @@ def replay(recording: PhysicalRecording | Iterable[PhysicalRecording], sim: Simu
             start = 0
             for end, split in zip(ends, splits.tolist()):
                 rows = slice(start, split)
-                reached, poses = sim.play(clock.sim_time(commands.stamps[rows] + delay), commands.joint_index,
+                reached, poses = sim.play(clock.sim_time(commands.stamps[rows]), commands.joint_index,
                                           commands.positions[rows], commands.velocities[rows],
                                           commands.efforts[rows])
                 feed.measure(end, clock.stamp(reached), poses)
@@ -205,19 +203,22 @@ def replay_file(path: Path, description: RobotDescription, world: WorldSettings,
     """Replay a recording while reading it, write report.json and report.html into ``out_dir``.
     ``on_read`` sees each piece of the recording as it is read (its warnings; the first one's
     topic list holds the sample count of the whole). ``virtual_profile``: physics of the
-    virtual model (a calibrated profile), else the description's. ``key_links``: the links to
+    virtual model (a calibrated profile), else the description's; its ``joint_delay_s`` says how
+    long before their stamps the joint samples were measured (they are restamped so). ``key_links``: the links to
     measure (default: those the roles give); ``on_missing`` hears once what the roles leave out."""
     tracker = GapTracker(description, monitor_settings(), roles, key_links)
     if tracker.missing and on_missing is not None:
         on_missing(tracker.missing)
     sim = Simulator(description, world)
     if virtual_profile is not None:
-        feet = foot_links(description, roles or load_roles(description))
-        apply_physics(sim, virtual_profile.physics, feet, virtual_profile.seed)
+        parts = BodyParts.of(description, roles or load_roles(description))
+        apply_physics(sim.model, sim.built, virtual_profile.physics, parts, virtual_profile.seed)
     meta: dict[str, str] = {}
+    joint_delay = virtual_profile.measurement.joint_delay_s if virtual_profile is not None else 0.0
 
     def pieces() -> Iterator[PhysicalRecording]:
         for piece in read_ahead(stream_physical(path, description, joint_map, joint_topic, base_topic)):
+            piece = piece.with_joint_delay(joint_delay)
             meta.update(piece.metadata)  # the recording's, the same in every piece
             if on_read is not None:
                 on_read(piece)

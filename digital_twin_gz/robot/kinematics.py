@@ -82,7 +82,13 @@ class ForwardKinematics:
     def positions(self, base_position: np.ndarray, base_orientation: np.ndarray,
                   joint_positions: np.ndarray) -> np.ndarray:
         """(N, k, 3) link positions from base positions (N, 3), orientations (N, 4) as
-        x, y, z, w, and joint positions (N, n) in the description's joint order.
+        x, y, z, w, and joint positions (N, n) in the description's joint order."""
+        return self.poses(base_position, base_orientation, joint_positions)[0]
+
+    def poses(self, base_position: np.ndarray, base_orientation: np.ndarray,
+              joint_positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, k, 3) link positions and (N, k, 3, 3) rotation matrices (link to world), as
+        :meth:`positions` takes its inputs.
 
         Each joint is one matrix product of all N rotations (stacked as (3 N, 3)) with its
         constant factors: BLAS does the work, not a loop over N small matrices."""
@@ -104,5 +110,6 @@ class ForwardKinematics:
                     rotation = rotation + np.sin(q) * products[:, :, 3:6] + (1.0 - np.cos(q)) * products[:, :, 6:]
             frames[joint.child] = (position, np.ascontiguousarray(rotation))
         if not self.links:
-            return np.zeros((n, 0, 3))
-        return np.stack([frames[link][0] for link in self.links], axis=1)
+            return np.zeros((n, 0, 3)), np.zeros((n, 0, 3, 3))
+        return (np.stack([frames[link][0] for link in self.links], axis=1),
+                np.stack([frames[link][1] for link in self.links], axis=1))

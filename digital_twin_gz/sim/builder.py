@@ -142,9 +142,12 @@ def _add_actuators(spec: mujoco.MjSpec, description: RobotDescription) -> None:
             joint.actfrcrange = [-effort, effort]
 
 
-def build_model(description: RobotDescription, world: WorldSettings) -> BuiltModel:
+def build_model(description: RobotDescription, world: WorldSettings, link_sensors: tuple[str, ...] = (),
+                joint_sensors: bool = False) -> BuiltModel:
     """The MuJoCo model of ``description``; DescriptionError (MeshError for a mesh) says what
-    MuJoCo cannot take."""
+    MuJoCo cannot take. For rollouts that read the robot out of ``sensordata``: ``link_sensors``,
+    links whose world position the model measures (a ``framepos`` sensor each, in that order),
+    then with ``joint_sensors`` the actuated joints' positions (description order)."""
     text, friction = _mujoco_urdf(description)
     try:
         spec = mujoco.MjSpec.from_string(text)
@@ -164,6 +167,12 @@ def build_model(description: RobotDescription, world: WorldSettings) -> BuiltMod
         geom.priority = 1
 
     _add_actuators(spec, description)
+    for link in link_sensors:
+        spec.add_sensor(name=f"{link}:position", type=mujoco.mjtSensor.mjSENS_FRAMEPOS,
+                        objtype=mujoco.mjtObj.mjOBJ_XBODY, objname=link)
+    for name in description.joint_names if joint_sensors else ():
+        spec.add_sensor(name=f"{name}:position", type=mujoco.mjtSensor.mjSENS_JOINTPOS,
+                        objtype=mujoco.mjtObj.mjOBJ_JOINT, objname=name)
 
     head_camera = next((b for b in spec.bodies if b.name == "head_camera_link"), None)
     if head_camera is not None:
