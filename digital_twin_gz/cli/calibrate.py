@@ -29,26 +29,49 @@ if TYPE_CHECKING:
     from digital_twin_gz.robot import JointRoles, RobotDescription
 
 
+ParamsOption = Annotated[str, typer.Option(
+    help="Comma-separated parameters to fit: mass_scale, foot_friction, joint_damping, joint_friction, "
+         "actuator_gain, latency.")]
+HoldoutOption = Annotated[float, typer.Option(
+    help="Fraction at the end of the recording kept out of the fit; the gap before and after is measured there.")]
+RestartsOption = Annotated[int, typer.Option(
+    help="Independent searches with different seeds; the spread of their results is the confidence.")]
+GenerationsOption = Annotated[int, typer.Option(help="Generations of each search.")]
+PopulationOption = Annotated[int, typer.Option(help="Candidates per generation, per parameter (at least 5 in all).")]
+WorkersOption = Annotated[int, typer.Option(help="Processes replaying candidates in parallel (0: one per CPU).")]
+SeedOption = Annotated[int, typer.Option(help="Seed of the first search (the next ones count up).")]
+DEFAULT_PARAMS = "mass_scale,foot_friction,joint_damping,latency"
+
+
+def parse_search(params: str, holdout: float, restarts: int, generations: int, population: int, workers: int,
+                 seed: int) -> tuple[tuple[str, ...], Budget]:
+    """The parameters to fit and the search's budget, or exit 2 saying what is wrong with the options."""
+    import os
+
+    from digital_twin_gz.calibration import Budget, CalibrationError, parse_params
+
+    try:
+        names = parse_params(params)
+        if not 0 < holdout < 1:
+            raise CalibrationError(f"--holdout must be between 0 and 1 (a fraction of the recording), got {holdout}")
+        return names, Budget(restarts, generations, population, workers or os.cpu_count() or 1, seed)
+    except CalibrationError as err:
+        fail(err, 2, err)
+
+
 @app.command()
 def calibrate(
     recording: Annotated[Path, typer.Argument(
         help="An MCAP file or rosbag2 directory of the physical robot (what `replay` reads).")],
-    params: Annotated[str, typer.Option(
-        help="Comma-separated parameters to fit: mass_scale, foot_friction, joint_damping, joint_friction, "
-             "actuator_gain, latency.")] = "mass_scale,foot_friction,joint_damping,latency",
+    params: ParamsOption = DEFAULT_PARAMS,
     out: Annotated[Path, typer.Option(
         help="Directory for calibrated.yaml, calibrated.urdf and calibration.json.")] = Path("calibration"),
-    holdout: Annotated[float, typer.Option(
-        help="Fraction at the end of the recording kept out of the fit; the gap before and after is "
-             "measured there.")] = 0.3,
-    restarts: Annotated[int, typer.Option(
-        help="Independent searches with different seeds; the spread of their results is the confidence.")] = 3,
-    generations: Annotated[int, typer.Option(help="Generations of each search.")] = 10,
-    population: Annotated[int, typer.Option(
-        help="Candidates per generation, per parameter (at least 5 in all).")] = 5,
-    workers: Annotated[int, typer.Option(
-        help="Processes replaying candidates in parallel (0: one per CPU).")] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of the first search (the next ones count up).")] = 0,
+    holdout: HoldoutOption = 0.3,
+    restarts: RestartsOption = 3,
+    generations: GenerationsOption = 10,
+    population: PopulationOption = 5,
+    workers: WorkersOption = 0,
+    seed: SeedOption = 0,
     joint_states: JointStatesOption = "/physical/joint_states",
     odom: OdomOption = "/physical/odom",
     urdf: UrdfOption = None,
@@ -81,18 +104,9 @@ def calibrate(
     evaluation). Ctrl-C stops the search and saves the best values so far. Exits 1 if the
     recording cannot be used, 2 on bad options, 130 when interrupted.
     """
-    import os
-
-    from digital_twin_gz.calibration import Budget, CalibrationError, parse_params
     from digital_twin_gz.recording import RecordingError, read_physical
 
-    try:
-        names = parse_params(params)
-        if not 0 < holdout < 1:
-            raise CalibrationError(f"--holdout must be between 0 and 1 (a fraction of the recording), got {holdout}")
-        budget = Budget(restarts, generations, population, workers or os.cpu_count() or 1, seed)
-    except CalibrationError as err:
-        fail(err, 2, err)
+    names, budget = parse_search(params, holdout, restarts, generations, population, workers, seed)
     description, roles, mapping = load_robot(urdf, package, xacro_arg, joint_roles, joint_map)
     check_model(description)
     try:
