@@ -164,21 +164,34 @@ def _run(job: ReplayJob | CalibrationJob, arguments: list[str], out: Path, addre
          task: Callable, task_cpus: int) -> None:
     """Find the recordings, start or join Ray, run one task per recording with a progress bar, write
     each result as it comes and the fleet report; exit as the command's help says."""
-    from digital_twin_gz.fleet import DiscoveryError, FleetResults, RaySession, RayUnavailable, find_recordings
-    from digital_twin_gz.fleet import output_folders as folders
+    from digital_twin_gz.fleet import (
+        DiscoveryError,
+        FleetResults,
+        RaySession,
+        RayUnavailable,
+        find_recordings,
+        host_port,
+        output_folders,
+    )
 
     if cpus is not None and (address is not None or cpus < 1):
         fail("--cpus sizes this command's own Ray (at least 1); a cluster joined with --address has its own", 2)
     try:
-        recordings = folders(find_recordings(arguments))
+        if address is not None:
+            host_port(address)
+    except RayUnavailable as err:
+        fail(err, 2, err)
+    try:
+        recordings = output_folders(find_recordings(arguments))
     except DiscoveryError as err:
         fail(err, 1, err)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         fail(f"--out {out}: cannot create it ({err.strerror or err})", 2, err)
-    console.print(f"{len(recordings)} recordings; " + (f"joining the Ray cluster at {address}" if address else
-                                                      "starting Ray on this machine"), highlight=False)
+    console.print(f"{len(recordings)} recording{'s' * (len(recordings) != 1)}; "
+                  + (f"joining the Ray cluster at {address}" if address else "starting Ray on this machine"),
+                  highlight=False)
     interrupted = False
     try:
         # Report pictures render offscreen on the workers, display or not (as `replay` renders them).

@@ -6,7 +6,7 @@ Ray is the ``fleet`` extra (``pip install -e '.[fleet]'``); it is imported only 
 """
 
 from digital_twin_gz.fleet.discovery import DiscoveryError, Recording, find_recordings, output_folders
-from digital_twin_gz.fleet.ray_session import RayInfo, RaySession, RayUnavailable
+from digital_twin_gz.fleet.ray_session import RayInfo, RaySession, RayUnavailable, host_port
 from digital_twin_gz.fleet.results import HTML_FILE, JSON_FILE, FleetResults, robot_summary
 from digital_twin_gz.fleet.tasks import (
     DONE,
@@ -24,5 +24,5 @@ from digital_twin_gz.fleet.tasks import (
 
 __all__ = ["DONE", "FAILED", "HTML_FILE", "INTERRUPTED", "JSON_FILE", "CalibrationJob", "DiscoveryError",
            "FleetResults", "Metric", "Outcome", "RayInfo", "RaySession", "RayUnavailable", "Recording",
-           "ReplayJob", "Robot", "calibrate_recording", "find_recordings", "output_folders", "reason",
+           "ReplayJob", "Robot", "calibrate_recording", "find_recordings", "host_port", "output_folders", "reason",
            "replay_recording", "robot_summary"]

@@ -3,7 +3,8 @@
 An argument is a recording (an ``.mcap`` or ``.db3`` file, or a rosbag2 directory: one with a
 ``metadata.yaml``), a directory of recordings (searched recursively; a rosbag2 directory in it is one
 recording, its storage files are not counted again), or a glob pattern (``**`` matches across
-directories) whose matches are taken as arguments. The recordings come out once each, in path order.
+directories) whose matches are taken as arguments; a storage file of a rosbag2 directory stands for
+the directory. The recordings come out once each, in path order.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def find_recordings(arguments: Sequence[str]) -> list[Path]:
     for argument in arguments:
         named = []
         for path in _expand(argument):
-            if path.is_dir() and not _is_rosbag2(path):
+            if path.is_file() and _is_rosbag2(path.parent):
+                named.append(path.parent)  # a storage file of a rosbag2 directory: the recording is the directory
+            elif path.is_dir() and not _is_rosbag2(path):
                 named += _walk(path)
             elif path.suffix in RECORDING_SUFFIXES or _is_rosbag2(path) or not glob.has_magic(argument):
                 # A file named on its own is taken whatever its name: the reader says what is wrong with it.

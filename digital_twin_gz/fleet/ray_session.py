@@ -10,7 +10,9 @@ its head node), where ``ray.shutdown`` only disconnects.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,6 +29,37 @@ LOCAL_ENV = {
 }
 # How often the wait for results wakes up (Ctrl-C is handled between waits).
 WAIT_S = 0.5
+# How long a cluster's head may take to accept a connection.
+CONNECT_S = 10.0
+
+
+def host_port(address: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``ray://`` too) split, None for ``auto``; RayUnavailable for anything else."""
+    if address == "auto":
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RayUnavailable(f"--address {address}: expected 'auto' or HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _on_loopback(address: str) -> bool:
+    """Whether the address is this machine's loopback (a cluster started with ``--node-ip-address 127.0.0.1``)."""
+    host = (host_port(address) or ("",))[0]
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_reachable(address: str) -> None:
+    """Ray retries an unreachable head for ever: try it once first, and say so at once."""
+    target = host_port(address)
+    if target is not None:
+        try:
+            socket.create_connection(target, timeout=CONNECT_S).close()
+        except OSError as err:
+            raise RayUnavailable(f"--address {address}: no Ray head answers there ({err.strerror or err})") from err
 
 
 class RayUnavailable(RuntimeError):
@@ -62,8 +95,10 @@ class RaySession:
     def __enter__(self) -> RaySession:
         for key, value in COMMON_ENV.items():
             os.environ.setdefault(key, value)
-        if self.address is None:
-            os.environ.update(LOCAL_ENV)
+        if self.address is not None:
+            _check_reachable(self.address)
+        if self.address is None or _on_loopback(self.address):
+            os.environ.update(LOCAL_ENV)  # else Ray takes 127.0.0.1 for the machine's address, and misses it
         try:
             import ray
         except ImportError as err:

@@ -133,22 +133,24 @@ def _milli(value: float | None, scale: float = 1e3) -> float | None:
     return None if value is None or not math.isfinite(value) else value * scale
 
 
-def _run(recording: Recording, robot: Robot, work: Callable[[Outcome, Path], PhysicalRecording | None]) -> Outcome:
+def _identify(outcome: Outcome, path: Path, physical: PhysicalRecording) -> None:
+    """The robot (the recording's metadata) and the date of a recording, as soon as it is read."""
+    outcome.robot = physical.metadata.get("robot") or outcome.robot
+    outcome.date, outcome.date_source = _date(path, int(physical.joints.stamps_ns[0]))
+
+
+def _run(recording: Recording, robot: Robot, work: Callable[[Outcome, Path], None]) -> Outcome:
     """``work`` fills the outcome, writing its files into a temporary directory; what it raises
     becomes the recording's reason for failing, and the others go on."""
     started = time.perf_counter()
-    outcome = Outcome(str(recording.path), recording.folder, host=socket.gethostname())
+    outcome = Outcome(str(recording.path), recording.folder, robot=robot.description.name, host=socket.gethostname())
     try:
         with tempfile.TemporaryDirectory(prefix="digital_twin_gz-fleet-") as tmp:
-            first = work(outcome, Path(tmp))
+            work(outcome, Path(tmp))
             outcome.files = {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file()}
         outcome.status = DONE
     except Exception as err:  # one recording's failure, whatever it is, is its row's reason
-        outcome.reason, first = reason(err), None
-    if first is not None:
-        outcome.date, outcome.date_source = _date(recording.path, int(first.joints.stamps_ns[0]))
-        outcome.robot = first.metadata.get("robot")
-    outcome.robot = outcome.robot or robot.description.name
+        outcome.reason = reason(err)
     outcome.wall_s = time.perf_counter() - started
     return outcome
 
@@ -157,12 +159,14 @@ def replay_recording(recording: Recording, job: ReplayJob) -> Outcome:
     """Replay one recording as ``digital-twin-gz replay`` does: the same report.json and report.html."""
     robot = job.robot
 
-    def work(outcome: Outcome, out: Path) -> PhysicalRecording:
-        pieces: list[PhysicalRecording] = []
+    def work(outcome: Outcome, out: Path) -> None:
+        pieces = 0
 
         def on_read(piece: PhysicalRecording) -> None:
-            if not pieces:
-                pieces.append(piece)
+            nonlocal pieces
+            pieces += 1
+            if pieces == 1:  # the first piece has samples of both topics (stream_physical)
+                _identify(outcome, recording.path, piece)
             outcome.warnings += [w for w in piece.warnings if w not in outcome.warnings]
 
         run = replay_file(recording.path, robot.description, robot.world, out, robot.joint_map, robot.joint_topic,
@@ -176,7 +180,6 @@ def replay_recording(recording: Recording, job: ReplayJob) -> Outcome:
             "base_position_mm": _milli(report["base_position_error_m"]["rms"]),
             "base_orientation_deg": _milli(report["base_orientation_error_rad"]["rms"], math.degrees(1.0)),
             "key_links_mm": _milli(report["mpjpe_mm"]["rms"], 1.0)}
-        return pieces[0]
 
     return _run(recording, robot, work)
 
@@ -186,9 +189,10 @@ def calibrate_recording(recording: Recording, job: CalibrationJob) -> Outcome:
     processes of its own): calibrated.yaml, calibrated.urdf and calibration.json."""
     robot = job.robot
 
-    def work(outcome: Outcome, out: Path) -> PhysicalRecording:
+    def work(outcome: Outcome, out: Path) -> None:
         recorded = read_physical(recording.path, robot.description, robot.joint_map, robot.joint_topic,
                                  robot.base_topic)
+        _identify(outcome, recording.path, recorded)
         outcome.warnings += recorded.warnings
         with Calibration(recorded, robot.description, robot.world, job.names, roles=robot.roles,
                          holdout=job.holdout, budget=job.budget, xacro_args=job.xacro_args,
@@ -203,6 +207,5 @@ def calibrate_recording(recording: Recording, job: CalibrationJob) -> Outcome:
                           **{name: p["value"] for name, p in report["parameters"].items()},
                           "holdout_nominal_mm": holdout["nominal"][metric],
                           "holdout_calibrated_mm": holdout["calibrated"][metric]}
-        return recorded
 
     return _run(recording, robot, work)
