@@ -189,7 +189,7 @@ def test_fleet_replay_gives_each_recording_the_report_a_single_replay_gives(reco
     assert_nothing_left(sid)
     assert re.search(r"failed: broken: .*broken\.mcap: not a readable MCAP file", err), err
     assert "warning:" in err and "truncated" in err
-    for folder in ("alpha/a", "beta/b", "alpha/late/c"):
+    for folder in ("alpha/a", "alpha/late/c"):  # read in pieces, and read whole up to the damage
         result = cli("replay", str(recordings / f"{folder}.mcap"), "--out", str(tmp_path / folder))
         assert result.returncode == 0, result.stderr
         single = json.loads((tmp_path / folder / "report.json").read_text())
