@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 from helpers import BIN, cli, require_tool
+from helpers.recordings import to_rosbag2
 from lxml import html as lxml_html
+from rosbags.rosbag2 import StoragePlugin
 
 from digital_twin_gz.emulator import load_profile
 from digital_twin_gz.fleet import DiscoveryError, find_recordings, output_folders, robot_summary
@@ -29,10 +31,10 @@ DAY_NS = 86400 * 1_000_000_000
 TIMES = ("written_at", "written_by", "wall_s", "evaluations_per_s")
 
 
-def record(path: Path, robot: str, day: int, profile: str = "default", seconds: float = 2.0) -> Path:
+def record(path: Path, robot: str, day: float, profile: str = "default", seconds: float = 2.0) -> Path:
     """An emulated squat of robot ``robot`` (its metadata), recorded ``day`` days after EPOCH_NS."""
     record_emulated(path, load_description(), load_world(), load_profile(profile), "squat", seconds,
-                    start_ns=EPOCH_NS + day * DAY_NS, metadata={"robot": robot})
+                    start_ns=EPOCH_NS + round(day * DAY_NS), metadata={"robot": robot})
     return path
 
 
@@ -100,15 +102,18 @@ LOOPBACK = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFF
 
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory) -> Path:
-    """Two robots' recordings a week apart, one cut short by a full disk, one that is no recording."""
-    root = tmp_path_factory.mktemp("fleet") / "lab"
+    """Two robots' recordings a week apart, one cut short by a full disk, a rosbag2 (sqlite3) of a
+    robot stamping with its boot clock, without our metadata, recorded a week later, and one that is
+    no recording."""
+    scratch = tmp_path_factory.mktemp("fleet")
+    root = scratch / "lab"
     record(root / "alpha" / "a.mcap", "alpha", 0)
     record(root / "beta" / "b.mcap", "beta", 7, "nominal")
-    whole = record(root / "c_whole.mcap", "alpha", 14)
-    data = whole.read_bytes()
+    data = record(scratch / "c_whole.mcap", "alpha", 14).read_bytes()
     (root / "alpha" / "late").mkdir()
     (root / "alpha" / "late" / "c.mcap").write_bytes(data[: int(len(data) * 0.6)])
-    whole.unlink()
+    boot = record(scratch / "boot.mcap", "-", -EPOCH_NS / DAY_NS)  # stamps from 0
+    to_rosbag2(boot, root / "bags" / "d", StoragePlugin.SQLITE3, log_offset_ns=EPOCH_NS + 21 * DAY_NS)
     (root / "broken.mcap").write_bytes(os.urandom(3000))
     return root
 
@@ -189,8 +194,9 @@ def test_fleet_replay_gives_each_recording_the_report_a_single_replay_gives(reco
     assert_nothing_left(sid)
     assert re.search(r"failed: broken: .*broken\.mcap: not a readable MCAP file", err), err
     assert "warning:" in err and "truncated" in err
-    for folder in ("alpha/a", "alpha/late/c"):  # read in pieces, and read whole up to the damage
-        result = cli("replay", str(recordings / f"{folder}.mcap"), "--out", str(tmp_path / folder))
+    # MCAP read in pieces, MCAP read whole up to the damage, rosbag2 through its index.
+    for folder, source in (("alpha/a", "alpha/a.mcap"), ("alpha/late/c", "alpha/late/c.mcap"), ("bags/d", "bags/d")):
+        result = cli("replay", str(recordings / source), "--out", str(tmp_path / folder))
         assert result.returncode == 0, result.stderr
         single = json.loads((tmp_path / folder / "report.json").read_text())
         fleet = json.loads((out / folder / "report.json").read_text())
@@ -205,17 +211,21 @@ def test_the_fleet_report_tabulates_every_recording_with_its_robot_and_date(flee
     out, _, _, _ = fleet_run
     report = json.loads((out / "fleet.json").read_text())
     assert report["command"] == "fleet replay" and not report["partial"] and not report["interrupted"]
-    assert report["counts"] == {"recordings": 4, "done": 3, "failed": 1, "interrupted": 0}
+    assert report["counts"] == {"recordings": 5, "done": 4, "failed": 1, "interrupted": 0}
     assert report["ray"]["address"] == "local" and report["ray"]["version"] == "2.60.0"
     assert report["ray"]["cpus"] == os.cpu_count() and report["ray"]["start_s"] > 0
     rows = {row["folder"]: row for row in report["recordings"]}
-    assert list(rows) == ["alpha/a", "alpha/late/c", "beta/b", "broken"]
-    assert [(rows[f]["robot"], rows[f]["date"], rows[f]["status"]) for f in rows] == [
-        ("alpha", "2023-11-14T22:13:20+00:00", "done"), ("alpha", "2023-11-28T22:13:20+00:00", "done"),
-        ("beta", "2023-11-21T22:13:20+00:00", "done"), ("humanoid", None, "failed")]
+    assert list(rows) == ["alpha/a", "alpha/late/c", "bags/d", "beta/b", "broken"]
+    # Robot: the recording's metadata, else the description's name; date: the first stamp, else
+    # (a boot clock) when the recorder logged the first message; neither for what cannot be read.
+    assert [(rows[f]["robot"], rows[f]["date"], rows[f]["date_source"], rows[f]["status"]) for f in rows] == [
+        ("alpha", "2023-11-14T22:13:20+00:00", "first stamp", "done"),
+        ("alpha", "2023-11-28T22:13:20+00:00", "first stamp", "done"),
+        ("humanoid", "2023-12-05T22:13:20+00:00", "recording start", "done"),
+        ("beta", "2023-11-21T22:13:20+00:00", "first stamp", "done"), ("humanoid", None, None, "failed")]
     assert rows["broken"]["reason"].startswith(f"{rows['broken']['recording']}: not a readable MCAP file")
     assert any("truncated" in w for w in rows["alpha/late/c"]["warnings"])
-    for folder in ("alpha/a", "alpha/late/c", "beta/b"):
+    for folder in ("alpha/a", "alpha/late/c", "bags/d", "beta/b"):
         single = json.loads((out / folder / "report.json").read_text())
         values = rows[folder]["values"]
         assert values["key_links_mm"] == single["mpjpe_mm"]["rms"]
@@ -223,19 +233,19 @@ def test_the_fleet_report_tabulates_every_recording_with_its_robot_and_date(flee
         orientation = math.degrees(single["base_orientation_error_rad"]["rms"])
         assert values["base_orientation_deg"] == pytest.approx(orientation)
         assert values["duration_s"] == single["duration_s"] and values["paired"] == single["samples"]["paired"]
-        assert rows[folder]["verdict"] == single["status"] and rows[folder]["date_source"] == "first stamp"
+        assert rows[folder]["verdict"] == single["status"]
         assert rows[folder]["files"] == [f"{folder}/report.html", f"{folder}/report.json"]
     # The truncated recording replays less of the same motion: a shorter run, the same robot.
     assert rows["alpha/late/c"]["values"]["samples"] < rows["alpha/a"]["values"]["samples"]
     alpha = report["robots"]["alpha"]
     assert alpha["done"] == 2 and alpha["drift_per_week"]["key_links_mm"] is not None
-    assert report["robots"]["humanoid"]["failed"] == 1
+    assert report["robots"]["humanoid"]["done"] == report["robots"]["humanoid"]["failed"] == 1
 
     page_text = (out / "fleet.html").read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page_text)  # nothing fetched: it opens offline
     page = lxml_html.fromstring(page_text)
     links = page.xpath("//table[@class='sortable']//a/@href")
-    assert links == ["alpha/a/report.html", "alpha/late/c/report.html", "beta/b/report.html"]
+    assert links == ["alpha/a/report.html", "alpha/late/c/report.html", "bags/d/report.html", "beta/b/report.html"]
     assert all((out / link).is_file() for link in links)
     assert len(page.xpath("//svg")) == 6  # 3 distributions, 3 gaps against the date
 
@@ -252,9 +262,9 @@ def test_chromium_sorts_the_table_as_the_link_asks(fleet_run):
         table = lxml_html.fromstring(dom).xpath("//table[@class='sortable']")[0]
         orders[sort] = [tr.xpath("string(td[2])") for tr in table.xpath("tbody/tr")]
     # The failed recording has no gap: last either way. beta (the nominal profile) has the smallest.
-    assert orders["-key_links_mm"][2:] == ["beta/b", "broken"]
+    assert orders["-key_links_mm"][3:] == ["beta/b", "broken"]
     assert orders["key_links_mm"][0] == "beta/b" and orders["key_links_mm"][-1] == "broken"
-    assert orders["date"] == ["alpha/a", "beta/b", "alpha/late/c", "broken"]
+    assert orders["date"] == ["alpha/a", "beta/b", "alpha/late/c", "bags/d", "broken"]
 
 
 @pytest.mark.ros
