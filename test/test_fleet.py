@@ -46,12 +46,38 @@ def without_times(value):
     return value
 
 
+def start(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """A command in a session of its own, as from a terminal (its session id is its pid)."""
+    return subprocess.Popen([str(BIN / args[0]), *args[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env=env or {**os.environ, "COLUMNS": "200"})
+
+
+def end_session(process: subprocess.Popen, signum: int = signal.SIGINT) -> None:
+    """After a test that failed half way: the command is asked to stop, then whatever is left of its
+    session is killed, so no Ray process outlives the test."""
+    if process.poll() is None:
+        os.killpg(process.pid, signum)
+        try:
+            process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+    for pid in session_processes(process.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if process.poll() is None:
+        process.wait(10)
+
+
 def run_fleet(*args: str, timeout: float = 600) -> tuple[int, str, int]:
-    """The fleet command in a session of its own (as from a terminal): exit code, stderr, its session id."""
-    process = subprocess.Popen([str(BIN / "digital-twin-gz"), "fleet", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True,
-                               env={**os.environ, "COLUMNS": "200"})
-    _, err = process.communicate(timeout=timeout)
+    """The fleet command run to its end: exit code, stderr, its session id."""
+    process = start("digital-twin-gz", "fleet", *args)
+    try:
+        _, err = process.communicate(timeout=timeout)
+    except BaseException:
+        end_session(process)
+        raise
     return process.returncode, err, process.pid
 
 
@@ -273,28 +299,29 @@ def test_ctrl_c_keeps_the_recordings_that_finished_and_stops_ray(recordings, tmp
     for k in range(4):
         shutil.copy(source, tmp_path / f"run{k}.mcap")
     out = tmp_path / "out"
-    process = subprocess.Popen([str(BIN / "digital-twin-gz"), "fleet", "replay", str(tmp_path / "run*.mcap"),
-                                "--cpus", "1", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[1]
-        try:
-            if json.loads((out / "fleet.json").read_text())["counts"]["done"] >= 1:
-                break
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.1)
-    # Ray of the command's own listens on the loopback only.
-    ray_processes = session_processes(process.pid)
-    assert {"raylet", "gcs_server"} <= set(ray_processes.values()), ray_processes
-    listening = listening_addresses(ray_processes)
-    assert listening and set(listening) <= LOOPBACK, listening
-    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground group
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
-    assert "interrupted:" in err
-    assert_nothing_left(process.pid)
+    process = start("digital-twin-gz", "fleet", "replay", str(tmp_path / "run*.mcap"), "--cpus", "1", "--out", str(out))
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()[1]
+            try:
+                if json.loads((out / "fleet.json").read_text())["counts"]["done"] >= 1:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        # Ray of the command's own listens on the loopback only.
+        ray_processes = session_processes(process.pid)
+        assert {"raylet", "gcs_server"} <= set(ray_processes.values()), ray_processes
+        listening = listening_addresses(ray_processes)
+        assert listening and set(listening) <= LOOPBACK, listening
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground group
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 130, err
+        assert "interrupted:" in err
+        assert_nothing_left(process.pid)
+    finally:
+        end_session(process)
     report = json.loads((out / "fleet.json").read_text())
     assert report["interrupted"] and not report["partial"]
     statuses = [row["status"] for row in report["recordings"]]
@@ -344,24 +371,23 @@ def test_fleet_replay_joins_a_running_ray_cluster(recordings, tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
-    head = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--block", "--port", str(port),
-                             "--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--include-dashboard", "false",
-                             "--disable-usage-stats"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, env=env)
+    head = start("ray", "start", "--head", "--block", "--port", str(port), "--node-ip-address", "127.0.0.1",
+                 "--num-cpus", "1", "--include-dashboard", "false", "--disable-usage-stats", env=env)
     try:
         deadline = time.monotonic() + 120
         while "raylet" not in session_processes(head.pid).values() and time.monotonic() < deadline:
-            assert head.poll() is None, head.communicate()[0]
+            assert head.poll() is None, head.communicate()
             time.sleep(0.2)
         code, err, sid = run_fleet("replay", str(recordings / "beta" / "b.mcap"), "--address", f"127.0.0.1:{port}",
                                    "--out", str(tmp_path / "out"))
         assert code == 0, err
         assert_nothing_left(sid)  # the command only disconnected: the cluster's processes are the head's
         assert "raylet" in session_processes(head.pid).values()
-    finally:
         head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
         head.communicate(timeout=60)
-    assert_nothing_left(head.pid)
+        assert_nothing_left(head.pid)
+    finally:
+        end_session(head, signal.SIGTERM)
     report = json.loads((tmp_path / "out" / "fleet.json").read_text())
     assert report["ray"]["address"] == f"127.0.0.1:{port}" and report["ray"]["cpus"] == 1.0
     assert report["counts"]["done"] == 1
