@@ -78,6 +78,8 @@ setup(
     extras_require={
         "ros": ROS_KILTED,
         "test": ["pytest==9.2.0", "ruff==0.17.6", "import-linter==2.17"],
+        # digital-twin-gz fleet: one Ray task per recording, locally or on a Ray cluster.
+        "fleet": ["ray==2.60.0"],
     },
     zip_safe=True,
     entry_points={

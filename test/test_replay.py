@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import cli
+from helpers import cli, same_report
 from helpers.recordings import emulated
 from scipy.spatial.transform import Rotation
 
@@ -80,20 +79,7 @@ def test_replay_while_reading_in_pieces_is_the_same_replay(recordings, descripti
     assert np.array_equal(tracker_a.log.samples.link_mm, tracker_b.log.samples.link_mm)
     # The report's sums run over the samples in the order they were measured, in chunks that differ:
     # the same to the last few bits.
-    assert _same_report(whole, pieces) and stats_a == stats_b
-
-
-def _same_report(a, b) -> bool:
-    """report.json's contents equal, floats to a relative 1e-9 (not rounded: a value on a rounding
-    boundary rounds two ways), when and where each was written aside."""
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
-    if isinstance(a, dict) and isinstance(b, dict):
-        keys = set(a) - {"written_at", "written_by"}
-        return keys == set(b) - {"written_at", "written_by"} and all(_same_report(a[k], b[k]) for k in keys)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same_report(x, y) for x, y in zip(a, b))
-    return a == b
+    assert same_report(whole, pieces) and stats_a == stats_b
 
 
 @pytest.mark.slow

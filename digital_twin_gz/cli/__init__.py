@@ -1,6 +1,6 @@
 """``digital-twin-gz``: the command line of the digital twin, one module per command."""
 
-from digital_twin_gz.cli import calibrate, check, demo, replay, teleop  # noqa: F401 - each registers its command
+from digital_twin_gz.cli import calibrate, check, demo, fleet, replay, teleop  # noqa: F401 - each registers its command
 from digital_twin_gz.cli.app import app
 
 

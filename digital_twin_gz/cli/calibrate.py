@@ -24,27 +24,53 @@ from digital_twin_gz.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from digital_twin_gz.calibration import Calibration
+    from digital_twin_gz.calibration import Calibration, CalibrationSettings
+
+ParamsOption = Annotated[Optional[str], typer.Option(
+    help="Comma-separated parameters to fit: mass_scale, foot_friction, joint_damping, joint_friction, "
+         "joint_armature (each for the whole robot, or NAME.legs / NAME.arms / NAME.torso for one body "
+         "group), actuator_gain, joint_delay. Default: config/calibration.yaml's params.")]
+HoldoutOption = Annotated[Optional[float], typer.Option(
+    help="Fraction at the end of the recording kept out of the fit; the gap before and after is measured "
+         "there. Default: config/calibration.yaml.")]
+MaxIterationsOption = Annotated[Optional[int], typer.Option(
+    help="Levenberg-Marquardt iterations at most. Default: config/calibration.yaml.")]
+ThreadsOption = Annotated[int, typer.Option(help="Threads rolling the segments out (0: one per CPU).")]
+
+
+def parse_calibration(params: str | None, holdout: float | None, max_iterations: int | None,
+                      threads: int) -> tuple[CalibrationSettings, tuple[str, ...] | None, int]:
+    """The settings, the parameters to fit (None: the settings') and the threads (0: one per CPU),
+    or exit 2 saying what is wrong with the options."""
+    import os
+
+    from digital_twin_gz.calibration import CalibrationError, load_settings, parse_params
+
+    try:
+        settings = load_settings()
+        names = parse_params(params, settings.catalogue) if params is not None else None
+        if holdout is not None and not 0 < holdout < 1:
+            raise CalibrationError(f"--holdout must be between 0 and 1 (a fraction of the recording), got {holdout}")
+        if max_iterations is not None and max_iterations < 1:
+            raise CalibrationError(f"--max-iterations must be at least 1, got {max_iterations}")
+        if threads < 0:
+            raise CalibrationError(f"--threads must be 0 (one per CPU) or more, got {threads}")
+    except CalibrationError as err:
+        fail(err, 2, err)
+    return settings, names, threads or os.cpu_count() or 1
 
 
 @app.command()
 def calibrate(
     recording: Annotated[Path, typer.Argument(
         help="An MCAP file or rosbag2 directory of the physical robot (what `replay` reads).")],
-    params: Annotated[Optional[str], typer.Option(
-        help="Comma-separated parameters to fit: mass_scale, foot_friction, joint_damping, joint_friction, "
-             "joint_armature (each for the whole robot, or NAME.legs / NAME.arms / NAME.torso for one body "
-             "group), actuator_gain, joint_delay. Default: config/calibration.yaml's params.")] = None,
+    params: ParamsOption = None,
     out: Annotated[Path, typer.Option(
         help="Directory for calibrated.yaml, calibrated.urdf, calibration.json and calibration.html.")
     ] = Path("calibration"),
-    holdout: Annotated[Optional[float], typer.Option(
-        help="Fraction at the end of the recording kept out of the fit; the gap before and after is measured "
-             "there. Default: config/calibration.yaml.")] = None,
-    max_iterations: Annotated[Optional[int], typer.Option(
-        help="Levenberg-Marquardt iterations at most. Default: config/calibration.yaml.")] = None,
-    threads: Annotated[int, typer.Option(
-        help="Threads rolling the segments out (0: one per CPU).")] = 0,
+    holdout: HoldoutOption = None,
+    max_iterations: MaxIterationsOption = None,
+    threads: ThreadsOption = 0,
     joint_states: JointStatesOption = "/physical/joint_states",
     odom: OdomOption = "/physical/odom",
     urdf: UrdfOption = None,
@@ -74,22 +100,9 @@ def calibrate(
     values so far. Exits 1 if the recording cannot be used, 2 on bad options, 130 when
     interrupted.
     """
-    import os
-
-    from digital_twin_gz.calibration import CalibrationError, load_settings, parse_params
     from digital_twin_gz.recording import RecordingError, read_physical
 
-    try:
-        settings = load_settings()
-        names = parse_params(params, settings.catalogue) if params is not None else None
-        if holdout is not None and not 0 < holdout < 1:
-            raise CalibrationError(f"--holdout must be between 0 and 1 (a fraction of the recording), got {holdout}")
-        if max_iterations is not None and max_iterations < 1:
-            raise CalibrationError(f"--max-iterations must be at least 1, got {max_iterations}")
-        if threads < 0:
-            raise CalibrationError(f"--threads must be 0 (one per CPU) or more, got {threads}")
-    except CalibrationError as err:
-        fail(err, 2, err)
+    settings, names, threads = parse_calibration(params, holdout, max_iterations, threads)
     description, roles, mapping = load_robot(urdf, package, xacro_arg, joint_roles, joint_map)
     check_model(description)
     try:
@@ -99,12 +112,12 @@ def calibrate(
     for warning in recorded.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
-    from digital_twin_gz.calibration import Calibration
+    from digital_twin_gz.calibration import Calibration, CalibrationError
     from digital_twin_gz.robot import load_world
 
     try:
         calibration = Calibration(recorded, description, load_world(), names, roles=roles, holdout=holdout,
-                                  max_iterations=max_iterations, threads=threads or os.cpu_count() or 1,
+                                  max_iterations=max_iterations, threads=threads,
                                   xacro_args=parse_xacro_args(xacro_arg), key_links=tuple(key_links or ()),
                                   settings=settings)
     except CalibrationError as err:

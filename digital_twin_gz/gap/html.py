@@ -49,7 +49,7 @@ def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
     return "-" if value is None else f"{value * scale:.{digits}f}"
 
 
-def _ticks(low: float, high: float, count: int = 5) -> list[float]:
+def ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values (1, 2, 5 x 10^k steps) covering [low, high]."""
     span = high - low if high > low else 1.0
     raw = span / count
@@ -81,10 +81,10 @@ def line_plot(t: np.ndarray, lines: list[tuple[str, str, np.ndarray]], ylabel: s
     w, h = width - left - right, height - top - bottom
     finite = [y[np.isfinite(y)] for _, _, y in lines]
     high = max([float(v.max()) for v in finite if len(v)] + [v for _, _, v in levels] + [1e-9])
-    yticks = _ticks(0.0, high * 1.05)
+    yticks = ticks(0.0, high * 1.05)
     ymax = max(yticks[-1], high * 1.05)
     t0, t1 = (float(t[0]), float(t[-1])) if len(t) and t[-1] > t[0] else (0.0, 1.0)
-    xticks = _ticks(t0, t1, 8)
+    xticks = ticks(t0, t1, 8)
 
     def x(v):
         return left + (np.asarray(v) - t0) / (t1 - t0) * w

@@ -28,9 +28,12 @@ EPOCH_NS = 1_700_000_000 * 1_000_000_000
 
 def record_emulated(path: Path, description: RobotDescription, world: WorldSettings, profile: Profile,
                     motion: str, seconds: float, rate: float = 500.0, roles: JointRoles | None = None,
-                    progress: Callable[[float], None] | None = None) -> int:
+                    progress: Callable[[float], None] | None = None, start_ns: int = EPOCH_NS,
+                    metadata: dict[str, str] | None = None) -> int:
     """Write ``seconds`` of the emulated robot at ``rate`` Hz to an MCAP file; returns the
-    number of joint-state messages written. ``progress`` gets the emulated time now and then."""
+    number of joint-state messages written. ``progress`` gets the emulated time now and then.
+    ``start_ns``: the robot's clock at the start (its stamps' epoch); ``metadata`` goes on top of
+    the recording's own (``robot``: which robot of a fleet it is, the description's name by default)."""
     roles = roles or load_roles(description)
     robot = PhysicalRobot(description, world, profile, Motion(motion, description, roles), roles)
     types = typestore().types
@@ -46,7 +49,8 @@ def record_emulated(path: Path, description: RobotDescription, world: WorldSetti
     latency_ns = int(round(profile.measurement.latency_s * 1e9))
     # The emulated robot's physics and measurement, for tools that compare a fit with the truth.
     metadata = {"robot": description.name, "profile": profile.name, "motion": motion, "source": "emulated, lockstep",
-                "physics": json.dumps(asdict(profile.physics)), "measurement": json.dumps(asdict(profile.measurement))}
+                "physics": json.dumps(asdict(profile.physics)), "measurement": json.dumps(asdict(profile.measurement)),
+                **(metadata or {})}
     written = 0
     with McapRecorder(path, metadata) as recorder:
         joints_channel = recorder.channel("/physical/joint_states", JOINT_STATE)
@@ -60,7 +64,7 @@ def record_emulated(path: Path, description: RobotDescription, world: WorldSetti
             sample = robot.measure()
             if robot.sensors.dropped():
                 continue
-            stamp_ns = EPOCH_NS + int(round(robot.sim.time * 1e9))
+            stamp_ns = start_ns + int(round(robot.sim.time * 1e9))
             sec, nanosec = divmod(stamp_ns, 1_000_000_000)
             stamp = time_msg(sec=sec, nanosec=nanosec)
             joints = joint_state(header=header_msg(stamp=stamp, frame_id=""), name=names,

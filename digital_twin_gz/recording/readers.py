@@ -200,6 +200,20 @@ def list_topics(path: Path) -> tuple[Topic, ...]:
     return _scan(Path(path)).listing()
 
 
+def log_start_ns(path: Path) -> int | None:
+    """When the recorder logged the first message (ns since the epoch on the recorder's clock:
+    the wall clock, for ``ros2 bag record`` and ours), from the recording's index; None for a
+    recording without one (damaged, or no messages)."""
+    try:
+        reader = _open_indexed(Path(path))
+    except RecordingError:
+        return None
+    try:
+        return int(reader.start_time) if reader.message_count else None
+    finally:
+        reader.close()
+
+
 def _topic_list(scan: _Scan) -> str:
     return ", ".join(f"{t.name} [{t.type}, {t.count}]" for t in scan.listing()) or "none"
 

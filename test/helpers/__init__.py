@@ -6,6 +6,7 @@ Test robots (``helpers.robots``), recordings (``helpers.recordings``), the ROS p
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -42,3 +43,17 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     """Run the installed ``digital-twin-gz`` entry point as a user would."""
     return subprocess.run([str(BIN / "digital-twin-gz"), *args], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "COLUMNS": "200"})
+
+
+def same_report(a, b, ignore: tuple[str, ...] = ("written_at", "written_by")) -> bool:
+    """Two reports' contents equal, floats to a relative 1e-9, keys in ``ignore`` aside: a sum
+    taken in another order (chunks, BLAS threads) differs in its last bits, and a value on a
+    rounding boundary would round two ways."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = set(a) - set(ignore)
+        return keys == set(b) - set(ignore) and all(same_report(a[k], b[k], ignore) for k in keys)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_report(x, y, ignore) for x, y in zip(a, b))
+    return a == b

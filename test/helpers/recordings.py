@@ -24,8 +24,9 @@ def raw_messages(path: Path) -> list[tuple[str, str, int, bytes]]:
         return [(c.topic, c.msgtype, t, bytes(d)) for c, t, d in reader.messages()]
 
 
-def to_rosbag2(source: Path, target: Path, storage: StoragePlugin) -> Path:
-    """A rosbag2 directory (metadata.yaml + storage file) written by rosbags' writer."""
+def to_rosbag2(source: Path, target: Path, storage: StoragePlugin, log_offset_ns: int = 0) -> Path:
+    """A rosbag2 directory (metadata.yaml + storage file) written by rosbags' writer; ``log_offset_ns``
+    moves the recorder's clock (the log times), not the messages' stamps."""
     messages = raw_messages(source)
     with Writer(target, version=9, storage_plugin=storage) as writer:
         connections = {}
@@ -33,7 +34,7 @@ def to_rosbag2(source: Path, target: Path, storage: StoragePlugin) -> Path:
             if topic not in connections:
                 connections[topic] = writer.add_connection(topic, kind, typestore=typestore())
         for topic, _, t, data in messages:
-            writer.write(connections[topic], t, data)
+            writer.write(connections[topic], t + log_offset_ns, data)
     return target
 
 
