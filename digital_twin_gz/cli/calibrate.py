@@ -49,8 +49,8 @@ def calibrate(
     workers: Annotated[int, typer.Option(
         help="Processes replaying candidates in parallel (0: one per CPU).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the first search (the next ones count up).")] = 0,
-    joint_states: JointStatesOption = "/physical/joint_states",
-    odom: OdomOption = "/physical/odom",
+    joint_states: JointStatesOption = "physical/joint_states",
+    odom: OdomOption = "physical/odom",
     urdf: UrdfOption = None,
     package: PackageOption = None,
     xacro_arg: XacroArgOption = None,

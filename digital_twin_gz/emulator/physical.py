@@ -233,7 +233,9 @@ class PhysicalRobot:
     CONTROL_PERIOD = 0.002
 
     def __init__(self, description: RobotDescription, world: WorldSettings, profile: Profile, motion: Motion,
-                 roles: JointRoles) -> None:
+                 roles: JointRoles, position: tuple[float, float] = (0.0, 0.0)) -> None:
+        """``position``: x, y (m) where the robot stands on the (unbounded, flat) ground, as robots
+        sharing a lab stand apart; their measured base poses say so."""
         self.description = description
         self.profile = profile
         self.motion = motion
@@ -241,6 +243,9 @@ class PhysicalRobot:
         apply_physics(self.sim, profile.physics, foot_links(description, roles), profile.seed)
         self.sim.reset()
         self.sim.settle()
+        if any(position):
+            state = self.sim.state()
+            self.sim.set_base_pose(state.base_position + np.array([*position, 0.0]), state.base_orientation)
         self.sensors = Sensors(profile.measurement, profile.seed)
         self._all = np.arange(len(description.joint_names))
         self._command = np.full(len(self._all), np.nan)

@@ -17,6 +17,7 @@ import numpy as np
 
 from digital_twin_gz.gap.metrics import GapSamples
 from digital_twin_gz.gap.pictures import Picture
+from digital_twin_gz.gap.report import robot_label
 
 # Plot colours (the screenshot test looks for them).
 POSITION_COLOR = "#1f6fd1"
@@ -167,9 +168,9 @@ def render_html(report: dict, samples: GapSamples, pictures: list[Picture], pict
                _stat_row("base orientation (deg)", report["base_orientation_error_rad"], deg),
                _stat_row("key links MPJPE (mm)", report["mpjpe_mm"], 1.0)]
     samples_info = report["samples"]
-    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Reality gap: {_esc(report['robot'])}"
+    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Reality gap: {_esc(robot_label(report))}"
            f"</title><style>{CSS}</style></head><body>",
-           f"<h1>Reality gap: {_esc(report['robot'])} <span class='status' "
+           f"<h1>Reality gap: {_esc(robot_label(report))} <span class='status' "
            f"style='background:{STATUS_COLORS.get(status, '#555')}'>{_esc(status)}</span></h1>",
            f"<p class='meta'>profile {_esc(report['profile'])} · motion {_esc(report['motion'])} · simulator "
            f"{_esc(report['simulator'])} · source {_esc(report['source'])} · {report['duration_s']:.1f} s, "
