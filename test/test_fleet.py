@@ -64,3 +64,18 @@ def test_two_robots_with_different_profiles_each_get_their_own_gap(tmp_path):
     run = replay_file(tmp_path / "run.robot_2.mcap", load_description(), load_world(), tmp_path / "replay")
     assert run.report["profile"] == "default" and run.report["samples"]["paired"] > 1000
     assert run.report["base_position_error_m"]["mean"] > 3 * nominal["mean"]
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (("--robots", "2", "--profile", "nominal,default,nominal"), "--profile nominal,default,nominal: give one value, "
+                                                                 "or one per robot (2)"),
+    (("--robots", "2", "--namespace", "left"), "give one namespace per robot (2)"),
+    (("--robots", "2", "--namespace", "a,/a"), "each robot needs a namespace of its own"),
+    (("--namespace", "1st"), "namespace '1st'"),
+    (("--robots", "2", "--profile", "nominal,nosuch"), "nosuch"),
+])
+def test_bad_robot_options_are_refused_before_any_node_starts(options, message, tmp_path):
+    result = cli("demo", "--duration", "2", "--out", str(tmp_path / "out"), *options)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in " ".join((result.stdout + result.stderr).split())
+    assert "ROS_DOMAIN_ID" not in result.stdout + result.stderr

@@ -23,8 +23,11 @@ from digital_twin_gz.cli.common import (
     parse_xacro_args,
 )
 
-# Robots one demo runs at most: each is two processes at ~0.5 cores (README, "Measured here").
+# Robots one demo runs at most: each robot is ~0.75-1.2 cores (README, "Measured here").
 MAX_ROBOTS = 8
+# Hz of several robots' measurements unless --rate says otherwise: two or three twins keep pace at it on
+# 2 cores, two at config/twin.yaml's 500 Hz (one robot's default) fall behind (bench/bench_robots.py, README).
+FLEET_RATE = 250.0
 
 
 @app.command()
@@ -40,14 +43,14 @@ def demo(
     robots: Annotated[int, typer.Option(
         help="How many emulated robots, each with its twin, in a namespace of its own on one ROS domain "
              "(/robot_1/physical/..., /robot_2/virtual/...); one table each at the end, each report in "
-             "--out/<namespace>/. Two fit on these 2 cores at the default rate (README).", min=1,
+             f"--out/<namespace>/. On 2 cores two or three keep pace at {FLEET_RATE:g} Hz (README).", min=1,
              max=MAX_ROBOTS)] = 1,
     namespace: Annotated[str, typer.Option(
         help="The robots' namespaces, separated by commas (one per robot). Default: none for one robot "
              "(/physical/..., /virtual/...), robot_1 ... robot_N for several.")] = "",
     rate: Annotated[Optional[float], typer.Option(
         help="Hz of the emulated robots' measurements (and so of the twins' steps in lockstep). Default: "
-             "config/twin.yaml's (500).", min=10.0, max=2000.0)] = None,
+             f"config/twin.yaml's (500) for one robot, {FLEET_RATE:g} for several.", min=10.0, max=2000.0)] = None,
     out: Annotated[Path, typer.Option(help="Directory for report.json and the node logs.")] = Path("gap_report"),
     urdf: UrdfOption = None,
     package: PackageOption = None,
@@ -98,7 +101,8 @@ def demo(
         joint_roles=str(joint_roles.resolve()) if joint_roles else "", key_links=tuple(key_links or ()),
         record=str(record.expanduser().resolve()) if record else "",
         virtual_profile=str(virtual_profile.expanduser().resolve()) if virtual_profile else "",
-        namespace=robot_namespace, rate=rate) for robot_profile, robot_motion, robot_namespace in
+        namespace=robot_namespace, rate=FLEET_RATE if rate is None and robots > 1 else rate)
+        for robot_profile, robot_motion, robot_namespace in
         zip(profiles, motions, namespaces)]
     try:
         for robot in options:

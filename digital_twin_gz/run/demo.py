@@ -207,8 +207,9 @@ def run_demo(robots: list[TwinOptions], duration: float, console: Console) -> De
         plans = {o.namespace: _robot_processes(o, domain) for o in robots}
         for o in robots:
             where = f"{o.namespace}: " if o.namespace else ""
+            rate = f" at {o.rate:g} Hz" if o.rate else ""
             console.print(f"digital_twin_gz demo: {where}ROS_DOMAIN_ID={domain.id} (localhost only), profile "
-                          f"'{o.profile}', motion '{o.motion}', {duration:g} s; logs in {plans[o.namespace][1]}",
+                          f"'{o.profile}', motion '{o.motion}'{rate}, {duration:g} s; logs in {plans[o.namespace][1]}",
                           highlight=False)
         for namespace, (plan, robot_logs) in plans.items():
             processes[namespace] += [NodeProcess(spec, domain, params, log_dir=robot_logs) for spec, params in plan
