@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from digital_twin_gz.gap import level_name, print_summary
-from digital_twin_gz.run.graph import CONTAINER, TwinOptions, twin_nodes, write_params
+from digital_twin_gz.run.graph import CONTAINER, NodeSpec, TwinOptions, twin_nodes, write_params
 from digital_twin_gz.run.rosenv import Domain, NodeProcess, remove_stale_shm
 
 STARTUP_TIMEOUT = 60.0
@@ -176,7 +176,7 @@ def _wait_until(listener: _Listener, condition: Callable[[], bool], processes: l
         listener.spin(0.2)
 
 
-def _robot_processes(options: TwinOptions, domain: Domain) -> tuple[list, Path]:
+def _robot_processes(options: TwinOptions) -> tuple[list[tuple[NodeSpec, Path]], Path]:
     """One robot's processes as (spec, params file) and its log directory (``report_dir/logs``)."""
     log_dir = options.report_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -204,7 +204,7 @@ def run_demo(robots: list[TwinOptions], duration: float, console: Console) -> De
     listener = None
     try:
         listener = _Listener(domain.id)
-        plans = {o.namespace: _robot_processes(o, domain) for o in robots}
+        plans = {o.namespace: _robot_processes(o) for o in robots}
         for o in robots:
             where = f"{o.namespace}: " if o.namespace else ""
             rate = f" at {o.rate:g} Hz" if o.rate else ""
