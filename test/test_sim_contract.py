@@ -47,6 +47,10 @@ def test_every_ros_side_topic_of_the_bridge_exists_with_type_and_direction(names
             (probe.node.count_subscribers(names[e.ros_topic]) >= 1 if e.from_ros else True) for e in entries)
 
     probe.wait_for(complete, timeout=15, what="all contract topics")
+    # Its control interface too (discovered apart from the topics): /virtual/reset, /virtual/set_base_pose.
+    probe.wait_for(lambda: f"{namespace}/virtual/reset" in dict(probe.node.get_service_names_and_types())
+                   and probe.node.count_subscribers(f"{namespace}/virtual/set_base_pose") >= 1, timeout=15,
+                   what="the reset service and the set_base_pose subscription")
     topics = probe.topics()
     for e in entries:
         name = names[e.ros_topic]
@@ -64,9 +68,6 @@ def test_every_ros_side_topic_of_the_bridge_exists_with_type_and_direction(names
     outside = [t for t in (*topics, *dict(probe.node.get_service_names_and_types()))
                if t.startswith(("/virtual/", "/clock")) and namespace]
     assert outside == []
-    if namespace:
-        assert f"{namespace}/virtual/reset" in dict(probe.node.get_service_names_and_types())
-        assert f"{namespace}/virtual/set_base_pose" in topics
 
 
 def test_publishes_state_at_500_hz_or_more(sim_node, probe):
