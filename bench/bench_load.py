@@ -39,7 +39,7 @@ def _cpu_seconds(log: Path) -> float | None:
 
 def _demo(out: Path, duration: float, one_process: bool, console: Console) -> dict:
     options = TwinOptions(profile="nominal", motion="tour", out_dir=str(out), one_process=one_process)
-    result = run_demo(options, duration, console)
+    (result,) = run_demo([options], duration, console).robots
     report = result.report
     samples, transport = report["samples"], report["transport"]
     physical = max(samples["physical_joints"], 1)

@@ -54,13 +54,15 @@ def domain(tmp_path):
 
 @pytest.fixture
 def nodes(domain, tmp_path):
-    """Start node processes on the test's domain; all are stopped (SIGINT) at teardown."""
-    from digital_twin_gz.run import NodeProcess, NodeSpec
+    """Start node processes on the test's domain (in ``namespace``: a robot's); all are stopped (SIGINT)
+    at teardown."""
+    from digital_twin_gz.run import NodeProcess, NodeSpec, check_namespace
 
     started: list[NodeProcess] = []
 
-    def start(executable: str, params: dict | None = None, **kwargs) -> NodeProcess:
-        process = NodeProcess(NodeSpec(executable, params or {}), domain, **kwargs)
+    def start(executable: str, params: dict | None = None, namespace: str = "", **kwargs) -> NodeProcess:
+        spec = NodeSpec(executable, params or {}, namespace=check_namespace(namespace))
+        process = NodeProcess(spec, domain, **kwargs)
         started.append(process)
         return process
 

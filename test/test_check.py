@@ -139,7 +139,7 @@ def test_bridge_with_unconvertible_type_pair_fails(tmp_path, repo):
         "gz_type_name: gz.msgs.Odometry", "gz_type_name: gz.msgs.Pose"))
     result = cli("check", "--bridge", str(bridge))
     assert result.returncode == 1
-    assert "line 16: /virtual/odom: ros_gz_bridge cannot convert nav_msgs/msg/Odometry <-> gz.msgs.Pose" \
+    assert "line 16: virtual/odom: ros_gz_bridge cannot convert nav_msgs/msg/Odometry <-> gz.msgs.Pose" \
         in result.stderr
 
 

@@ -31,14 +31,15 @@ def _start_demo(out: Path, *extra: str) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def _wait_for_checkpoint(out: Path, demo: subprocess.Popen, timeout: float = 120.0) -> dict:
-    """The first report.json gap_monitor writes while running (a checkpoint) with paired samples."""
+def _wait_for_checkpoint(out: Path, demo: subprocess.Popen, timeout: float = 120.0, paired: int = 0) -> dict:
+    """The first report.json gap_monitor writes while running (a checkpoint) with more than ``paired``
+    paired samples."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert demo.poll() is None, demo.communicate()[0]
         try:
             report = json.loads((out / "report.json").read_text())
-            if report["partial"] and report["samples"]["paired"] > 0:
+            if report["partial"] and report["samples"]["paired"] > paired:
                 return report
         except (OSError, ValueError):
             pass
@@ -83,8 +84,8 @@ def test_a_demo_killed_as_a_whole_leaves_its_report_and_no_node_behind(tmp_path)
 def test_a_killed_monitor_leaves_a_complete_checkpoint_and_a_recording_that_replays(tmp_path):
     out, recording = tmp_path / "monitor", tmp_path / "run.mcap"
     demo = _start_demo(out, "--record", str(recording))
-    _wait_for_checkpoint(out, demo)
-    time.sleep(6.0)  # let a second checkpoint replace the first
+    # A later checkpoint than the first, however fast the twin runs on a busy machine.
+    _wait_for_checkpoint(out, demo, paired=2500)
     container = next(pid for pid, argv in children(demo.pid).items() if Path(argv[1]).name == "twin_container")
     os.kill(container, signal.SIGKILL)
     output = demo.communicate(timeout=120)[0]

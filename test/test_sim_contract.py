@@ -23,33 +23,51 @@ def sim_node(nodes, probe):
     return sim
 
 
-def test_every_ros_side_topic_of_the_bridge_exists_with_type_and_direction(sim_node, probe, repo):
+@pytest.mark.parametrize("namespace", ["", "/robot_1"], ids=["no namespace", "in a namespace"])
+def test_every_ros_side_topic_of_the_bridge_exists_with_type_and_direction(namespace, nodes, probe, repo):
+    """The contract's ROS names are relative: /virtual/..., /clock without a namespace, all of them
+    under it in one, and none outside."""
+    nodes("embedded_sim", namespace=namespace)
     entries = bridge.load_bridge(repo / "config" / "bridge.yaml")
     assert len(entries) == 4
+    names = {e.ros_topic: f"{namespace}/{e.ros_topic.lstrip('/')}" if not e.ros_topic.startswith("/") else e.ros_topic
+             for e in entries}
+    assert {e.ros_topic for e in entries} == {"clock", "virtual/joint_states", "virtual/odom",
+                                               "virtual/joint_trajectory"}
 
     def complete() -> bool:
         topics = probe.topics()
         # Discovery names a participant's nodes a moment after its endpoints: wait for the names too.
         named = all("_NODE_NAME_UNKNOWN_" not in {i.node_name for i in
-                                                   probe.node.get_publishers_info_by_topic(e.ros_topic)
-                                                   + probe.node.get_subscriptions_info_by_topic(e.ros_topic)}
+                                                   probe.node.get_publishers_info_by_topic(names[e.ros_topic])
+                                                   + probe.node.get_subscriptions_info_by_topic(names[e.ros_topic])}
                     for e in entries)
-        return named and all(e.ros_topic in topics for e in entries) and all(
-            (probe.node.count_publishers(e.ros_topic) >= 1 if e.to_ros else True) and
-            (probe.node.count_subscribers(e.ros_topic) >= 1 if e.from_ros else True) for e in entries)
+        return named and all(names[e.ros_topic] in topics for e in entries) and all(
+            (probe.node.count_publishers(names[e.ros_topic]) >= 1 if e.to_ros else True) and
+            (probe.node.count_subscribers(names[e.ros_topic]) >= 1 if e.from_ros else True) for e in entries)
 
     probe.wait_for(complete, timeout=15, what="all contract topics")
+    # Its control interface too (discovered apart from the topics): /virtual/reset, /virtual/set_base_pose.
+    probe.wait_for(lambda: f"{namespace}/virtual/reset" in dict(probe.node.get_service_names_and_types())
+                   and probe.node.count_subscribers(f"{namespace}/virtual/set_base_pose") >= 1, timeout=15,
+                   what="the reset service and the set_base_pose subscription")
     topics = probe.topics()
     for e in entries:
-        assert topics[e.ros_topic] == [e.ros_type], e.ros_topic
-        publishers = {i.node_name for i in probe.node.get_publishers_info_by_topic(e.ros_topic)}
-        subscribers = {i.node_name for i in probe.node.get_subscriptions_info_by_topic(e.ros_topic)}
+        name = names[e.ros_topic]
+        assert topics[name] == [e.ros_type], name
+        publishers = {(i.node_name, i.node_namespace) for i in probe.node.get_publishers_info_by_topic(name)}
+        subscribers = {(i.node_name, i.node_namespace) for i in probe.node.get_subscriptions_info_by_topic(name)}
+        sim = ("embedded_sim", namespace or "/")
         if e.to_ros:
-            assert "embedded_sim" in publishers, e.ros_topic
-            assert "embedded_sim" not in subscribers, e.ros_topic
+            assert sim in publishers, name
+            assert sim not in subscribers, name
         if e.from_ros:
-            assert "embedded_sim" in subscribers, e.ros_topic
-            assert "embedded_sim" not in publishers, e.ros_topic
+            assert sim in subscribers, name
+            assert sim not in publishers, name
+    # Nothing of the robot's outside its namespace (its services and set_base_pose included).
+    outside = [t for t in (*topics, *dict(probe.node.get_service_names_and_types()))
+               if t.startswith(("/virtual/", "/clock")) and namespace]
+    assert outside == []
 
 
 def test_publishes_state_at_500_hz_or_more(sim_node, probe):

@@ -291,3 +291,17 @@ def test_one_sample_at_a_time_is_the_batch_one_row_at_a_time(description):
             if single is not None:
                 assert np.array_equal(single, rows[row])
     assert any(c.clamped for _, c in commands) and any(c.velocities is None for _, c in commands)
+
+
+@pytest.mark.parametrize("rate", [500.0, 250.0, 100.0])
+def test_the_emulated_robot_measures_at_evenly_spaced_stamps(description, rate):
+    """As the node measures (each period's middle, rounded up to the 2 ms controller): a rate whose
+    period is whole control periods gives stamps exactly one period apart, every one."""
+    roles = load_roles(description)
+    robot = PhysicalRobot(description, Simulator(description).world, load_profile("nominal"),
+                          Motion("stand", description, roles), roles)
+    stamps = []
+    for k in range(int(2.5 * rate)):
+        robot.advance((k + 0.5) / rate)
+        stamps.append(robot.measure().stamp)
+    assert np.diff(stamps) == pytest.approx(np.full(len(stamps) - 1, 1.0 / rate), abs=1e-9)

@@ -360,3 +360,36 @@ def test_teleop_explains_its_keys_and_needs_a_terminal():
     assert result.returncode == 2 and "teleop needs a terminal" in result.stderr
     result = cli("teleop", "--speed", "2")
     assert result.returncode == 2 and "--speed" in result.stderr
+
+
+def test_teleop_in_a_namespace_takes_that_robots_twin_alone(nodes, probe, terminal, description):
+    """Two robots' twin_syncs on one domain: teleop --namespace robot_2 pauses robot_2's, drives
+    /robot_2/virtual/joint_trajectory, and leaves robot_1's twin alone; both statuses on one /diagnostics."""
+    for robot in ("robot_1", "robot_2"):
+        nodes("twin_sync", {"resync_on_start": False}, namespace=robot)
+    nodes("embedded_sim", {"pacing": "realtime", "state_rate": 100.0}, namespace="robot_2")
+    diagnostics = probe.collect(DiagnosticArray, "/diagnostics")
+    virtual = probe.collect(JointState, "/robot_2/virtual/joint_states", LATEST_QOS)
+    elsewhere = [probe.collect(JointTrajectory, topic, STATE_QOS) for topic in ("/robot_1/virtual/joint_trajectory",
+                                                                                 "/virtual/joint_trajectory")]
+    targets = probe.collect(JointTrajectory, "/robot_2/virtual/joint_trajectory", STATE_QOS)
+
+    def paused(robot: str) -> str | None:
+        values = [kv.value for m in diagnostics for s in m.status if s.name == f"{robot}/twin_sync"
+                  for kv in s.values if kv.key == "paused"]
+        return values[-1] if values else None
+
+    probe.wait_for(lambda: paused("robot_1") == paused("robot_2") == "false" and virtual, timeout=30,
+                   what="both twin_syncs and robot_2's simulator")
+    teleop = terminal("teleop", "--namespace", "robot_2")
+    screen = teleop.wait_for(probe, "teleop has the virtual robot", timeout=30)
+    assert "twin_sync: paused" in screen
+    probe.wait_for(lambda: paused("robot_2") == "true", timeout=10, what="robot_2's twin_sync to report paused")
+    probe.wait_for(lambda: len(targets) > 20, timeout=10, what="teleop's targets for robot_2")
+    assert paused("robot_1") == "false" and elsewhere == [[], []]
+    assert all(s.name in ("robot_1/twin_sync", "robot_2/twin_sync") for m in diagnostics for s in m.status)
+    assert {s.hardware_id for m in diagnostics for s in m.status} == {description.name}  # no robot_name given
+    teleop.keys("q")
+    assert teleop.wait_exit(probe) == 0
+    assert "twin_sync resumed" in teleop.screen()
+    probe.wait_for(lambda: paused("robot_2") == "false", timeout=10, what="robot_2's twin_sync to resume")

@@ -31,10 +31,12 @@ JointMapOption = Annotated[Optional[Path], typer.Option(
     help="YAML: joints: {recorded_name: twin_joint}, ignore: [names], for recordings whose joint names "
          "differ from the description's.")]
 JointStatesOption = Annotated[str, typer.Option(
-    "--joint-states", help="Topic of the physical robot's sensor_msgs/JointState.")]
+    "--joint-states", help="Topic of the physical robot's sensor_msgs/JointState. A relative name is in the "
+                           "namespace of the robot the recording is of (a twin's recording says which), else "
+                           "at the top.")]
 OdomOption = Annotated[str, typer.Option(
     "--odom", help="Topic of the physical base pose: nav_msgs/Odometry, geometry_msgs/PoseStamped or "
-                   "PoseWithCovarianceStamped.")]
+                   "PoseWithCovarianceStamped. Relative: as --joint-states.")]
 VirtualProfileOption = Annotated[Optional[Path], typer.Option(
     help="Profile YAML whose physics the virtual model takes, e.g. calibrated.yaml from "
          "`digital-twin-gz calibrate`. Default: the description as it is.")]

@@ -30,8 +30,8 @@ from digital_twin_gz.cli.common import (
 def replay(
     recording: Annotated[Path, typer.Argument(
         help="An MCAP file (ours or from `ros2 bag record -s mcap`) or a rosbag2 directory (sqlite3 or mcap).")],
-    joint_states: JointStatesOption = "/physical/joint_states",
-    odom: OdomOption = "/physical/odom",
+    joint_states: JointStatesOption = "physical/joint_states",
+    odom: OdomOption = "physical/odom",
     out: Annotated[Path, typer.Option(help="Directory for report.json and report.html.")] = Path("gap_report"),
     urdf: UrdfOption = None,
     package: PackageOption = None,

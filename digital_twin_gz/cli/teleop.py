@@ -28,10 +28,14 @@ def teleop(
                                                max=1000.0)] = 50.0,
     max_gap: Annotated[float, typer.Option(
         help="m: mirroring stops at once when /twin/gap/base_position (gap_monitor) exceeds it.", min=0.001)] = 0.05,
+    namespace: Annotated[str, typer.Option(
+        help="The robot's ROS namespace (robot_1 for a robot of `demo --robots 2`, a launch's namespace:=): its "
+             "topics and services are then /robot_1/virtual/..., /robot_1/twin_sync/set_paused. Empty: the "
+             "names without one.")] = "",
 ) -> None:
     """Drive the virtual robot from the keyboard; with --mirror, the physical robot too.
 
-    Joins the running twin on the caller's ROS_DOMAIN_ID (discovery on localhost unless
+    Joins the running twin (with --namespace, that robot's) on the caller's ROS_DOMAIN_ID (discovery on localhost unless
     ROS_AUTOMATIC_DISCOVERY_RANGE says otherwise), pauses twin_sync (/twin_sync/set_paused;
     without twin_sync it drives the virtual robot anyway) and streams targets on
     /virtual/joint_trajectory, starting from the virtual robot's pose, clamped to the joint
@@ -57,11 +61,17 @@ def teleop(
 
     Exits 1 if twin_sync could not be resumed, 2 on bad options or without a terminal.
     """
+    from digital_twin_gz.run import check_namespace
     from digital_twin_gz.teleop.node import TeleopOptions
     from digital_twin_gz.teleop.ui import TeleopError, run_teleop
 
     description, roles, _ = load_robot(urdf, package, xacro_arg, joint_roles)
-    options = TeleopOptions(rate=rate, speed=speed, mirror=mirror, mirror_rate=mirror_rate, max_gap=max_gap)
+    try:
+        namespace = check_namespace(namespace)
+    except ValueError as err:
+        fail(err, 2, err)
+    options = TeleopOptions(rate=rate, speed=speed, mirror=mirror, mirror_rate=mirror_rate, max_gap=max_gap,
+                            namespace=namespace)
     try:
         code = run_teleop(description, roles, options, console)
     except TeleopError as err:

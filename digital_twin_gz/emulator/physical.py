@@ -117,7 +117,9 @@ class PhysicalRobot:
     CONTROL_PERIOD = 0.002
 
     def __init__(self, description: RobotDescription, world: WorldSettings, profile: Profile, motion: Motion,
-                 roles: JointRoles) -> None:
+                 roles: JointRoles, position: tuple[float, float] = (0.0, 0.0)) -> None:
+        """``position``: x, y (m) where the robot stands on the (unbounded, flat) ground, as robots
+        sharing a lab stand apart; their measured base poses say so."""
         if profile.measurement.joint_delay_s < 0:
             raise ProfileError(f"profile '{profile.name}': measurement.joint_delay_s is "
                                f"{profile.measurement.joint_delay_s:g}: a robot cannot measure its joints after "
@@ -129,10 +131,13 @@ class PhysicalRobot:
         apply_physics(self.sim.model, self.sim.built, profile.physics, BodyParts.of(description, roles), profile.seed)
         self.sim.reset()
         self.sim.settle()
+        if any(position):
+            state = self.sim.state()
+            self.sim.set_base_pose(state.base_position + np.array([*position, 0.0]), state.base_orientation)
         self.sensors = Sensors(profile.measurement, profile.seed)
         self._all = np.arange(len(description.joint_names))
         self._command = np.full(len(self._all), np.nan)
-        self._next_control = 0.0
+        self._ticks = 0  # control periods run so far
         self._torque = np.zeros(len(self._all))
         self._torque_steps = 0
 
@@ -148,16 +153,20 @@ class PhysicalRobot:
         return targets
 
     def advance(self, t: float) -> None:
-        """Run physics and the robot's controller up to time ``t`` (s since start)."""
-        while self._next_control <= t:
-            ahead = self._next_control + self.CONTROL_PERIOD
+        """Run physics and the robot's controller up to time ``t`` (s since start): every control
+        period that begins at or before ``t``. Periods are counted, not summed, and a ``t`` on a
+        period's start (a 250 Hz measurement on the 2 ms controller) is on it however its float
+        rounded: summed, one 250 Hz measurement in ~1000 came 2 ms early and the next 6 ms late."""
+        last = int(np.floor(t / self.CONTROL_PERIOD + 1e-6))
+        while self._ticks <= last:
+            self._ticks += 1
+            ahead = self._ticks * self.CONTROL_PERIOD
             self.sim.follow(Trajectory(self._all, np.array([self.CONTROL_PERIOD]), self.targets(ahead)[None, :]))
             dofs = self.sim.built.dof_index
             for _ in range(int(self.sim.steps_until(np.array([ahead]))[0])):
                 self.sim.step()
                 self._torque += self.sim.data.qfrc_actuator[dofs]
                 self._torque_steps += 1
-            self._next_control = ahead
 
     def measure(self, origin: float = 0.0) -> Measurement:
         """The sensors' view of the robot now, stamped ``origin + time``."""

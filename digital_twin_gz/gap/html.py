@@ -17,6 +17,7 @@ import numpy as np
 
 from digital_twin_gz.gap.metrics import GapSamples
 from digital_twin_gz.gap.pictures import Picture
+from digital_twin_gz.gap.report import robot_label
 
 # Plot colours (the screenshot test looks for them).
 POSITION_COLOR = "#1f6fd1"
@@ -167,9 +168,10 @@ def render_html(report: dict, samples: GapSamples, pictures: list[Picture], pict
                _stat_row("base orientation (deg)", report["base_orientation_error_rad"], deg),
                _stat_row("key links MPJPE (mm)", report["mpjpe_mm"], 1.0)]
     samples_info = report["samples"]
-    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Reality gap: {escape(report['robot'])}"
+    robot = escape(robot_label(report))
+    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Reality gap: {robot}"
            f"</title><style>{CSS}</style></head><body>",
-           f"<h1>Reality gap: {escape(report['robot'])} <span class='status' "
+           f"<h1>Reality gap: {robot} <span class='status' "
            f"style='background:{STATUS_COLORS.get(status, '#555')}'>{escape(status)}</span></h1>",
            f"<p class='meta'>profile {escape(report['profile'])} · motion {escape(report['motion'])} · simulator "
            f"{escape(report['simulator'])} · source {escape(report['source'])} · {report['duration_s']:.1f} s, "

@@ -6,6 +6,8 @@ and ``max``; ``per_joint_position_error_rad`` keyed by joint name and
 ``key_link_position_error_mm`` keyed by link name (each with the same four statistics);
 ``mpjpe_mm``; ``drift_rate_m_per_s`` (mean, RMS, max and drift over every sample; p95 over every
 ``samples.p95_and_plots_from_every``-th, 1 until a run's samples outgrow the log's memory);
+``robot`` (the description's name), ``robot_name`` (the name the twin knows it by: the Gazebo model,
+/diagnostics' hardware_id) and ``namespace`` (the ROS namespace of its topics, "" at the top);
 ``profile``, ``motion``, ``samples`` counts and ``duration_s``; ``thresholds``,
 ``threshold_crossings`` and the worst ``status`` (ERROR when no sample was paired); ``partial``:
 true in the checkpoints gap_monitor writes while it runs (a complete report of the span so far,
@@ -40,7 +42,7 @@ SCHEMA = "digital_twin_gz.report/1"
 
 def build_report(log: GapLog, counts: PairingCounts, thresholds: Thresholds, *, robot: str, profile: str,
                  motion: str, simulator: str, source: str, partial: bool = False,
-                 events: list[dict] = ()) -> dict:
+                 events: list[dict] = (), robot_name: str = "", namespace: str = "") -> dict:
     metrics = log.summary()
     rms = (metrics["base_position_error_m"]["rms"], metrics["base_orientation_error_rad"]["rms"])
     status = max(thresholds.levels(*(float("nan") if v is None else v for v in rms)))
@@ -54,6 +56,8 @@ def build_report(log: GapLog, counts: PairingCounts, thresholds: Thresholds, *, 
     return {
         "schema": SCHEMA,
         "robot": robot,
+        "robot_name": robot_name or robot,
+        "namespace": namespace,
         "profile": profile,
         "motion": motion,
         "simulator": simulator,
@@ -88,9 +92,16 @@ def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
     return "-" if value is None else f"{value * scale:.{digits}f}"
 
 
+def robot_label(report: dict) -> str:
+    """The robot a report is of: its description's name, and its namespace when it has one."""
+    namespace = report.get("namespace")  # reports before issue 19 have none
+    return f"{report['robot']} in {namespace}" if namespace else report["robot"]
+
+
 def summary_table(report: dict, worst_joints: int = 5) -> Table:
     """The reality gap at a glance: base, key links, and the joints furthest apart."""
-    table = Table(title=f"Reality gap: {report['robot']} · profile {report['profile']} · motion {report['motion']} · "
+    table = Table(title=f"Reality gap: {robot_label(report)} · profile {report['profile']} · "
+                        f"motion {report['motion']} · "
                         f"{report['duration_s']:.1f} s, {report['samples']['paired']} paired samples · "
                         f"{report['status']}")
     table.add_column("metric")

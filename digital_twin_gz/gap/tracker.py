@@ -52,10 +52,11 @@ class GapTracker:
         on the run timeline at the newest physical sample."""
         self.notes.append({"kind": kind, "run_time": self.pairing.streams["physical_joints"].last_time, **detail})
 
-    def report(self, *, profile: str, motion: str, simulator: str, source: str, partial: bool = False) -> dict:
+    def report(self, *, profile: str, motion: str, simulator: str, source: str, partial: bool = False,
+               robot_name: str = "", namespace: str = "") -> dict:
         return build_report(self.log, self.pairing.counts, self.settings.thresholds, robot=self.description.name,
                             profile=profile, motion=motion, simulator=simulator, source=source, partial=partial,
-                            events=[*self.pairing.events, *self.notes])
+                            events=[*self.pairing.events, *self.notes], robot_name=robot_name, namespace=namespace)
 
     def write(self, out_dir: Path, report: dict, world: WorldSettings, pictures: bool = True) -> list[Path]:
         """report.json, the HTML report and (``pictures``) its pictures."""

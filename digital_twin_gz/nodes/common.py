@@ -28,14 +28,20 @@ STATE_QOS = QoSProfile(depth=20000, reliability=ReliabilityPolicy.RELIABLE, hist
 LATEST_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 TAKE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
-# The physical side of the twin. Point the twin at a real robot by remapping these
-# (``--ros-args -r /physical/joint_states:=/joint_states``), not by editing code.
-PHYSICAL_JOINT_STATES = "/physical/joint_states"
-PHYSICAL_ODOM = "/physical/odom"
-PHYSICAL_COMMANDS = "/physical/joint_commands"
+# Every name of a robot's twin is relative, so the nodes' namespace (``--ros-args -r __ns:=/robot_1``,
+# launch's ``namespace:=``) puts all of it under /<robot>/; without one they are /physical/..., /virtual/...
+# The physical side of the twin: point the twin at a real robot by remapping these
+# (``--ros-args -r physical/joint_states:=/joint_states``), not by editing code.
+PHYSICAL_JOINT_STATES = "physical/joint_states"
+PHYSICAL_ODOM = "physical/odom"
+PHYSICAL_COMMANDS = "physical/joint_commands"
 # The embedded simulator's control interface (Gazebo's is gz-transport: gz_control.py).
-SET_BASE_POSE = "/virtual/set_base_pose"
-RESET = "/virtual/reset"
+SET_BASE_POSE = "virtual/set_base_pose"
+RESET = "virtual/reset"
+# gap_monitor's live gap: GAP_TOPICS/base_position, .../key_link/<link>
+GAP_TOPICS = "twin/gap"
+# One /diagnostics for every robot on the domain: each status names its node with the namespace
+# (``robot_1/twin_sync``) and the robot in ``hardware_id``.
 DIAGNOSTICS = "/diagnostics"
 
 
@@ -56,7 +62,7 @@ class TakenMessages:
         if side is None:
             side = node._taken_side_node = Node(f"{node.get_name()}_taken", context=node.context,
                                                 namespace=node.get_namespace())
-        self.topic = topic
+        self.topic = side.resolve_topic_name(topic)  # in the node's namespace, remapped: what it says
         self._msg_type = msg_type
         self._subscription = side.create_subscription(msg_type, topic, _never_called, qos, raw=True)
 
@@ -88,6 +94,23 @@ def declare_clock_jump(node: Node) -> float:
     if value <= 0:
         raise ValueError(f"parameter clock_jump must be positive, got {value}")
     return value
+
+
+def status_name(namespace: str, node_name: str) -> str:
+    """The DiagnosticStatus name of the node ``node_name`` in ``namespace``: ``twin_sync`` at the top,
+    ``robot_1/twin_sync`` in /robot_1 (the node's fully qualified name without its leading slash)."""
+    return f"{namespace.strip('/')}/{node_name}".lstrip("/")
+
+
+def diagnostic_name(node: Node) -> str:
+    """This node's name in its DiagnosticStatus entries (:func:`status_name`)."""
+    return status_name(node.get_namespace(), node.get_name())
+
+
+def declare_robot_name(node: Node, description: RobotDescription) -> str:
+    """``robot_name``: the robot's name (the Gazebo model, /diagnostics' hardware_id, report.json);
+    empty: the description's <robot name>. The launch files and the demo give the namespace's."""
+    return node.declare_parameter("robot_name", "").value or description.name
 
 
 def declare_robot(node: Node) -> tuple[RobotDescription, WorldSettings, bridge.VirtualTopics]:

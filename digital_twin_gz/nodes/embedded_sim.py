@@ -85,6 +85,7 @@ class EmbeddedSim(Node):
         self.trajectories = cdr.Reader(convert.decoder(JointTrajectory), cdr.trajectory_layout)
         self._plans: dict[cdr.Layout, np.ndarray | None] = {}
         self._writers = self._state_writers(len(self.published))
+        self.trajectory_topic = self.resolve_topic_name(topics.joint_trajectory)
         self.create_subscription(JointTrajectory, topics.joint_trajectory, self.on_trajectory, STATE_QOS, raw=True)
         self.create_subscription(PoseStamped, SET_BASE_POSE, self.on_set_base_pose, 10)
         self.create_service(Trigger, RESET, self.on_reset)
@@ -96,8 +97,8 @@ class EmbeddedSim(Node):
             self.viewer = self._open_viewer(ghost_topics)
         self.get_logger().info(
             f"{description.name}: {len(description.joint_names)} joints, step {world.step * 1e3:g} ms, "
-            f"pacing {self.pacing}; publishing {topics.joint_states}, {topics.odom}, {topics.clock}; "
-            f"following {topics.joint_trajectory}")
+            f"pacing {self.pacing}; publishing {self.pub_joints.topic_name}, {self.pub_odom.topic_name}, "
+            f"{self.pub_clock.topic_name}; following {self.trajectory_topic}")
 
     def _open_viewer(self, ghost_topics: tuple[str, str]):
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -151,7 +152,7 @@ class EmbeddedSim(Node):
     def on_trajectory(self, data: bytes) -> None:
         layout, msg = self.trajectories.read(data)
         if msg is None:
-            self.get_logger().warning("rejected trajectory on /virtual/joint_trajectory: not a JointTrajectory",
+            self.get_logger().warning(f"rejected trajectory on {self.trajectory_topic}: not a JointTrajectory",
                                       throttle_duration_sec=1.0)
             return
         known = self._plans.get(layout) if layout is not None else None
@@ -164,11 +165,11 @@ class EmbeddedSim(Node):
                 unknown = convert.unknown_joints(msg, self.joint_index)
                 if unknown:
                     self.get_logger().warning(f"ignored unknown joints {unknown} in a trajectory on "
-                                              "/virtual/joint_trajectory (gz-sim's controller skips them too)",
+                                              f"{self.trajectory_topic} (gz-sim's controller skips them too)",
                                               throttle_duration_sec=1.0)
                 stamp, trajectory = convert.to_seconds(msg.header.stamp), convert.trajectory(msg, self.joint_index)
         except TrajectoryError as err:
-            self.get_logger().warning(f"rejected trajectory on /virtual/joint_trajectory: {err}",
+            self.get_logger().warning(f"rejected trajectory on {self.trajectory_topic}: {err}",
                                       throttle_duration_sec=1.0)
             return
         with self.lock:

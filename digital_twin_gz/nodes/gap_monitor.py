@@ -8,10 +8,12 @@ publishes them under /twin/gap/ and windowed statistics with OK/WARN/ERROR on
 of the span so far (``"partial": true``, write-then-rename), so a SIGKILL, an out-of-memory kill
 or a power cut leaves a complete report of all but the last seconds.
 
-Topics: /twin/gap/base_position (std_msgs/Float64, m), /twin/gap/base_orientation (rad),
-/twin/gap/mpjpe (mm, mean over key links), /twin/gap/joint_position (sensor_msgs/JointState
-whose ``position`` holds each joint's absolute error in rad, so rqt_plot and PlotJuggler
-plot it per joint name), /twin/gap/key_link/<link> (mm).
+Topics (in the node's namespace: /<robot>/twin/gap/... under one): twin/gap/base_position
+(std_msgs/Float64, m), twin/gap/base_orientation (rad), twin/gap/mpjpe (mm, mean over key links),
+twin/gap/joint_position (sensor_msgs/JointState whose ``position`` holds each joint's absolute
+error in rad, so rqt_plot and PlotJuggler plot it per joint name), twin/gap/key_link/<link> (mm).
+Its status on the one /diagnostics is named after the node with its namespace (``robot_1/gap_monitor``)
+and carries the robot's name as ``hardware_id``; the resyncs it lists are its own robot's twin_sync's.
 
 A physical robot that restarts (its clock jumps by more than ``clock_jump``) begins a new
 session: nothing is paired across it. Holes in the streams, the clock jumps and twin_sync's
@@ -39,14 +41,18 @@ from digital_twin_gz.gap import GapTracker, print_summary
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import (
     DIAGNOSTICS,
+    GAP_TOPICS,
     PHYSICAL_JOINT_STATES,
     PHYSICAL_ODOM,
     STATE_QOS,
     TakenMessages,
     declare_clock_jump,
     declare_robot,
+    declare_robot_name,
     declare_strings,
+    diagnostic_name,
     run,
+    status_name,
 )
 from digital_twin_gz.nodes.recorder import TopicRecorder
 from digital_twin_gz.recording import ODOMETRY, joint_batch, pose_batch
@@ -59,8 +65,10 @@ class GapMonitor(Node):
         super().__init__("gap_monitor")
         self.description, self.world, topics = declare_robot(self)
         declare = self.declare_parameter
+        self.robot_name = declare_robot_name(self, self.description)
         self.meta = {"profile": declare("profile", "live").value, "motion": declare("motion", "live").value,
-                     "simulator": declare("simulator", "embedded").value}
+                     "simulator": declare("simulator", "embedded").value, "robot_name": self.robot_name,
+                     "namespace": self.get_namespace().rstrip("/")}
         defaults = gap.monitor_params()
         joint_map = declare("joint_map", defaults["joint_map"]).value
         settings = gap.MonitorSettings.from_params({
@@ -85,11 +93,11 @@ class GapMonitor(Node):
         self._last = {"physical": d.default_positions, "virtual": d.default_positions}
         self.started = time.monotonic()
 
-        self.pub_position = self.create_publisher(Float64, "/twin/gap/base_position", 10)
-        self.pub_orientation = self.create_publisher(Float64, "/twin/gap/base_orientation", 10)
-        self.pub_mpjpe = self.create_publisher(Float64, "/twin/gap/mpjpe", 10)
-        self.pub_joints = self.create_publisher(JointState, "/twin/gap/joint_position", 10)
-        self.pub_links = {link: self.create_publisher(Float64, f"/twin/gap/key_link/{link}", 10)
+        self.pub_position = self.create_publisher(Float64, f"{GAP_TOPICS}/base_position", 10)
+        self.pub_orientation = self.create_publisher(Float64, f"{GAP_TOPICS}/base_orientation", 10)
+        self.pub_mpjpe = self.create_publisher(Float64, f"{GAP_TOPICS}/mpjpe", 10)
+        self.pub_joints = self.create_publisher(JointState, f"{GAP_TOPICS}/joint_position", 10)
+        self.pub_links = {link: self.create_publisher(Float64, f"{GAP_TOPICS}/key_link/{link}", 10)
                           for link in self.tracker.meter.key_links}
         self.pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
         # The four streams wait serialized in their subscriptions' histories (nodes.common.TakenMessages)
@@ -106,19 +114,22 @@ class GapMonitor(Node):
             recorded = [(PHYSICAL_JOINT_STATES, JointState), (PHYSICAL_ODOM, Odometry),
                         (topics.joint_states, JointState), (topics.odom, Odometry),
                         (topics.joint_trajectory, JointTrajectory),
-                        *((f"/twin/gap/{name}", Float64) for name in ("base_position", "base_orientation", "mpjpe")),
-                        ("/twin/gap/joint_position", JointState),
-                        *((f"/twin/gap/key_link/{link}", Float64) for link in self.pub_links)]
+                        *((f"{GAP_TOPICS}/{name}", Float64) for name in ("base_position", "base_orientation", "mpjpe")),
+                        (f"{GAP_TOPICS}/joint_position", JointState),
+                        *((f"{GAP_TOPICS}/key_link/{link}", Float64) for link in self.pub_links)]
             self.recorder = TopicRecorder(self, Path(record).expanduser(), recorded,
                                           {"robot": d.name, **self.meta, "source": "live"})
             self.get_logger().info(f"recording {len(recorded)} topics to {record}")
         self.create_timer(1.0, self.publish_diagnostics)
         self._resyncs_heard = 0
+        # Its own robot's twin_sync among every robot's statuses on the one /diagnostics.
+        self.sync_status = status_name(self.get_namespace(), "twin_sync")
         self.create_subscription(DiagnosticArray, DIAGNOSTICS, self.on_diagnostics, 10)
         if checkpoint_period > 0:
             self.create_timer(checkpoint_period, self.checkpoint)
-        self.get_logger().info(f"measuring the gap between {PHYSICAL_JOINT_STATES}+{PHYSICAL_ODOM} and "
-                               f"{topics.joint_states}+{topics.odom}; key links "
+        physical, virtual = (f"{self.streams[f'{side}_joints'].topic}+{self.streams[f'{side}_base'].topic}"
+                             for side in ("physical", "virtual"))
+        self.get_logger().info(f"measuring the gap of {self.robot_name} between {physical} and {virtual}; key links "
                                f"{', '.join(self.tracker.meter.key_links)}; "
                                f"report to {self.out_dir}")
 
@@ -178,7 +189,7 @@ class GapMonitor(Node):
     def on_diagnostics(self, msg: DiagnosticArray) -> None:
         """twin_sync's resyncs, for the report's events."""
         for status in msg.status:
-            if status.name != "twin_sync":
+            if status.name != self.sync_status:
                 continue
             values = {kv.key: kv.value for kv in status.values}
             resyncs = int(values.get("resyncs", "0"))
@@ -193,7 +204,8 @@ class GapMonitor(Node):
         now = time.monotonic()
         values: dict[str, object] = {"window_s": self.window, **self._transport_values()}
         if self.watch.stale(now) or (self.watch.last is None and now - self.started > self.watch.timeout):
-            level, message = gap.WARN, f"physical feed stale on {PHYSICAL_JOINT_STATES}: gap not measured"
+            feed = self.streams["physical_joints"].topic
+            level, message = gap.WARN, f"physical feed stale on {feed}: gap not measured"
         elif not len(window):
             level, message = gap.OK, "waiting for paired samples"
         else:
@@ -207,7 +219,8 @@ class GapMonitor(Node):
             values |= {f"base_orientation_error_rad_{k}": f"{v:.6f}" for k, v in orientation.items()}
             values |= {"mpjpe_mm_rms": f"{mpjpe['rms']:.3f}", "joint_position_error_rad_rms": f"{joints['rms']:.6f}"}
         stamp = convert.now_seconds(self)
-        self.pub_diag.publish(convert.diagnostics(stamp, [("gap_monitor", level, message, values)], self.get_name()))
+        self.pub_diag.publish(convert.diagnostics(stamp, [(diagnostic_name(self), level, message, values)],
+                                                  self.robot_name))
 
     def transport(self) -> dict:
         """How the measurement kept up: lag behind the physical clock, samples rejected, missing

@@ -52,13 +52,17 @@ class PhysicalEmulator(Node):
         self.odom_frame = self.declare_parameter("odom_frame", "odom").value
         self.start_after = int(self.declare_parameter("start_after_subscribers", 0).value)
         self.clock = self.declare_parameter("clock", "ros").value
+        position = tuple(self.declare_parameter("position", [0.0, 0.0]).value)
         if rate <= 0:
             raise ValueError(f"parameter rate must be positive, got {rate}")
         if self.clock not in CLOCKS:
             raise ValueError(f"parameter clock: '{self.clock}' is not one of {CLOCKS}")
+        if len(position) != 2:
+            raise ValueError(f"parameter position: expected [x, y] in m, got {list(position)}")
 
         roles = load_roles(description, Path(role_map) if role_map else None)
-        self.robot = PhysicalRobot(description, world, profile, Motion(motion_name, description, roles), roles)
+        self.robot = PhysicalRobot(description, world, profile, Motion(motion_name, description, roles), roles,
+                                   position)
         self.names = description.joint_names
         self.joint_index = {name: k for k, name in enumerate(self.names)}
         self.base_frame = description.root_link
@@ -73,13 +77,14 @@ class PhysicalEmulator(Node):
         self.commands = self.refused = 0
 
         self.pub_joints = self.create_publisher(JointState, PHYSICAL_JOINT_STATES, STATE_QOS)
+        self.commands_topic = self.resolve_topic_name(PHYSICAL_COMMANDS)
         self.pub_odom = self.create_publisher(Odometry, PHYSICAL_ODOM, STATE_QOS)
         self.create_subscription(JointTrajectory, PHYSICAL_COMMANDS, self.on_command, 10)
         self.create_timer(1.0 / rate, self.on_tick)
         self.get_logger().info(
             f"emulating {description.name} with profile '{profile.name}' ({profile.summary or 'as modelled'}), "
             f"motion '{motion_name}' ({self.robot.motion.duration:g} s loop), publishing "
-            f"{PHYSICAL_JOINT_STATES} and {PHYSICAL_ODOM} at {rate:g} Hz")
+            f"{self.pub_joints.topic_name} and {self.pub_odom.topic_name} at {rate:g} Hz")
 
     def _started(self) -> bool:
         """The motion starts once ``start_after_subscribers`` subscriptions hear the joint states
@@ -91,7 +96,7 @@ class PhysicalEmulator(Node):
             return False
         if waited >= START_WAIT_S:
             self.get_logger().warning(f"started after {START_WAIT_S:g} s with fewer than {self.start_after} "
-                                      f"subscribers on {PHYSICAL_JOINT_STATES}")
+                                      f"subscribers on {self.pub_joints.topic_name}")
         self.origin = convert.now_seconds(self) if self.clock == "ros" else 0.0
         self._wall_start = time.monotonic()
         return True
@@ -120,13 +125,13 @@ class PhysicalEmulator(Node):
         try:
             command = convert.trajectory(msg, self.joint_index)
         except TrajectoryError as err:
-            self.get_logger().warning(f"rejected command on {PHYSICAL_COMMANDS}: {err}", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"rejected command on {self.commands_topic}: {err}", throttle_duration_sec=1.0)
             return
         refusal = command_refusal(convert.to_seconds(msg.header.stamp), convert.now_seconds(self),
                                   self.command_max_age)
         if refusal is not None:
             self.refused += 1
-            self.get_logger().warning(f"ignored command on {PHYSICAL_COMMANDS}: {refusal}", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"ignored command on {self.commands_topic}: {refusal}", throttle_duration_sec=1.0)
             return
         self.commands += 1
         self.robot.command(command.joint_index, command.positions[-1])

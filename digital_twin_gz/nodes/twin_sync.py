@@ -42,6 +42,8 @@ from digital_twin_gz.nodes.common import (
     TakenMessages,
     declare_clock_jump,
     declare_robot,
+    declare_robot_name,
+    diagnostic_name,
     run,
 )
 from digital_twin_gz.recording import cdr
@@ -65,6 +67,7 @@ class TwinSync(Node):
     def __init__(self) -> None:
         super().__init__("twin_sync")
         description, world, topics = declare_robot(self)
+        self.robot_name = declare_robot_name(self, description)
         joint_map = self.declare_parameter("joint_map", "").value
         stale_timeout = float(self.declare_parameter("stale_timeout", 0.5).value)
         simulator = self.declare_parameter("simulator", "embedded").value
@@ -81,8 +84,9 @@ class TwinSync(Node):
         self.simulator_silent = False  # the virtual state stopped while the physical feed went on
         self.resync_watch = ResyncWatch()
         self.control = (EmbeddedControl(self, odom_frame) if simulator == "embedded"
-                        else GazeboControl(world.name, description.name))
-        self.topic = topics.joint_trajectory
+                        else GazeboControl(world.name, self.robot_name))
+        # Names as resolved in this node's namespace and remapped, for what it says.
+        self.physical_topic = self.resolve_topic_name(PHYSICAL_JOINT_STATES)
         self.paused = False
         self._odom: Odometry | None = None  # the latest physical base pose taken
         self.clamped_samples = 0
@@ -105,8 +109,8 @@ class TwinSync(Node):
         self.create_service(Trigger, "~/resync", self.on_resync)
         self.create_timer(0.1, self.on_watch)
         self.create_timer(1.0, self.publish_diagnostics)
-        self.get_logger().info(f"forwarding {PHYSICAL_JOINT_STATES} to {topics.joint_trajectory} "
-                               f"({simulator} simulator, stale after {stale_timeout:g} s)")
+        self.get_logger().info(f"forwarding {self.physical_topic} to {self.pub.topic_name} ({simulator} simulator, "
+                               f"stale after {stale_timeout:g} s)")
 
     def on_joint_state(self, data: bytes) -> None:
         """One physical sample, serialized: read out of its bytes and forwarded as bytes written
@@ -117,7 +121,7 @@ class TwinSync(Node):
         layout, msg = self.joint_states.read(data)
         if msg is None:
             self.gate.reject("undecodable")
-            self.get_logger().warning(f"rejected sample on {PHYSICAL_JOINT_STATES}: not a JointState",
+            self.get_logger().warning(f"rejected sample on {self.physical_topic}: not a JointState",
                                       throttle_duration_sec=1.0)
             return
         if layout is not None:
@@ -130,7 +134,7 @@ class TwinSync(Node):
         try:
             command = self.gate.accept(stamp, msg.name, *fields)
         except SampleError as err:
-            self.get_logger().warning(f"rejected sample on {PHYSICAL_JOINT_STATES}: {err}", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"rejected sample on {self.physical_topic}: {err}", throttle_duration_sec=1.0)
             return
         if command.new_session:
             self._new_session(*self.gate.jumps[-1])
@@ -193,7 +197,7 @@ class TwinSync(Node):
     def resync(self, why: str) -> str:
         pose = self._physical_pose()
         if pose is None:
-            raise SimControlError(f"no physical base pose received on {PHYSICAL_ODOM} yet")
+            raise SimControlError(f"no physical base pose received on {self.physical_odom.topic} yet")
         self.control.set_base_pose(*pose)
         self.resync_watch.requested(*pose, time.monotonic())
         self.resyncs.append(why)
@@ -259,10 +263,10 @@ class TwinSync(Node):
         if stale != self._was_stale:
             self._was_stale = stale
             if stale:
-                self.get_logger().warning(f"stale feed: no sample on {PHYSICAL_JOINT_STATES} for "
+                self.get_logger().warning(f"stale feed: no sample on {self.physical_topic} for "
                                           f"{self.watch.age(time.monotonic()):.2f} s")
             else:
-                self.get_logger().info(f"feed on {PHYSICAL_JOINT_STATES} is back")
+                self.get_logger().info(f"feed on {self.physical_topic} is back")
             self.publish_diagnostics()
 
     def status(self) -> tuple[int, str]:
@@ -271,9 +275,9 @@ class TwinSync(Node):
         if age is None:
             waited = now - self.started
             level = WARN if waited > self.watch.timeout else OK
-            return level, f"waiting for the first sample on {PHYSICAL_JOINT_STATES}"
+            return level, f"waiting for the first sample on {self.physical_topic}"
         if self.watch.stale(now):
-            return ERROR, f"stale: no sample on {PHYSICAL_JOINT_STATES} for {age:.2f} s"
+            return ERROR, f"stale: no sample on {self.physical_topic} for {age:.2f} s"
         if self.simulator_silent:
             return ERROR, f"no virtual state on {self.virtual_odom.topic} for {self.virtual_watch.age(now):.2f} s: " \
                           "is the simulator running?"
@@ -298,7 +302,8 @@ class TwinSync(Node):
                   "clamped_samples": self.clamped_samples, "last_sample_age_s": "none" if age is None else f"{age:.3f}",
                   **{f"rejected_{reason}": n for reason, n in sorted(self.gate.rejected.items())}}
         stamp = convert.now_seconds(self)
-        self.pub_diag.publish(convert.diagnostics(stamp, [("twin_sync", level, message, values)], self.get_name()))
+        self.pub_diag.publish(convert.diagnostics(stamp, [(diagnostic_name(self), level, message, values)],
+                                                  self.robot_name))
 
 
 def main(args: list[str] | None = None) -> None:

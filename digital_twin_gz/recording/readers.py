@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from mcap.exceptions import McapError
 from mcap.reader import make_reader
 from mcap.records import Channel, Header, Message, Metadata, Schema
 from mcap.stream_reader import StreamReader
@@ -278,16 +279,33 @@ def _base_samples(path: Path, topic: str, kind: str, messages: list[tuple[int, b
     return BaseSamples(stamps[order], poses[order, :3], poses[order, 3:])
 
 
+def resolve_topic(path: Path, topic: str) -> str:
+    """``topic`` as the recording names it: an absolute name as it is, a relative one (the default
+    physical/joint_states) in the namespace of the robot whose twin recorded it (gap_monitor writes
+    it into the MCAP's metadata), else at the top: as ROS resolves a node's relative names."""
+    if topic.startswith("/"):
+        return topic
+    namespace = ""
+    if Path(path).is_file() and Path(path).suffix == ".mcap":
+        try:
+            namespace = _mcap_metadata(Path(path)).get("namespace", "")
+        except (McapError, OSError, ValueError):
+            namespace = ""  # damaged before its metadata: the reading says what is wrong
+    return f"{namespace}/{topic}"
+
+
 def read_physical(path: Path, description: RobotDescription, joint_map: JointMap | None = None,
-                  joint_topic: str = "/physical/joint_states", base_topic: str = "/physical/odom") -> PhysicalRecording:
-    """The physical robot's joint states and base pose from a recording."""
+                  joint_topic: str = "physical/joint_states", base_topic: str = "physical/odom") -> PhysicalRecording:
+    """The physical robot's joint states and base pose from a recording (relative topic names: see
+    :func:`resolve_topic`)."""
     path = Path(path)
+    joint_topic, base_topic = resolve_topic(path, joint_topic), resolve_topic(path, base_topic)
     return _physical(path, _scan(path, (joint_topic, base_topic)), description, joint_map or JointMap(description),
                      joint_topic, base_topic)
 
 
 def stream_physical(path: Path, description: RobotDescription, joint_map: JointMap | None = None,
-                    joint_topic: str = "/physical/joint_states", base_topic: str = "/physical/odom",
+                    joint_topic: str = "physical/joint_states", base_topic: str = "physical/odom",
                     seconds: float = PIECE_SECONDS) -> Iterator[PhysicalRecording]:
     """The recording as ``read_physical`` reads it, in pieces of about ``seconds`` of log
     time, each read only when asked for: a replay steps the physics of one piece while the
@@ -296,6 +314,7 @@ def stream_physical(path: Path, description: RobotDescription, joint_map: JointM
     usable of one (a mocap dropout). A recording rosbags refuses (damaged, without a summary)
     comes as one piece, read up to the damage."""
     path = Path(path)
+    joint_topic, base_topic = resolve_topic(path, joint_topic), resolve_topic(path, base_topic)
     joint_map = joint_map or JointMap(description)
     wanted = (joint_topic, base_topic)
     try:

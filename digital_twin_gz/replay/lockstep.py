@@ -194,8 +194,8 @@ class ReplayRun:
 
 
 def replay_file(path: Path, description: RobotDescription, world: WorldSettings, out_dir: Path,
-                joint_map: JointMap | None = None, joint_topic: str = "/physical/joint_states",
-                base_topic: str = "/physical/odom", roles: JointRoles | None = None,
+                joint_map: JointMap | None = None, joint_topic: str = "physical/joint_states",
+                base_topic: str = "physical/odom", roles: JointRoles | None = None,
                 on_read: Callable[[PhysicalRecording], None] | None = None,
                 progress: Callable[[int], None] | None = None,
                 virtual_profile: Profile | None = None, key_links: tuple[str, ...] = (),

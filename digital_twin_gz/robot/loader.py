@@ -47,16 +47,17 @@ def expand_xacro(path: Path, args: dict[str, str] | None = None,
 
 def _contract_systems_xacro(description: RobotDescription, missing: set[str],
                             joint_gains: dict[str, dict[str, float]]) -> str:
-    """A xacro document that calls urdf/gazebo_systems.xacro for the missing systems."""
+    """A xacro document that calls urdf/gazebo_systems.xacro for the missing systems, their gz topics
+    left to gz-sim's defaults, which follow the name the model is spawned under (robots of one
+    description share a world under several names)."""
     name = description.name
     parts = [f'<robot name="{name}" xmlns:xacro="http://www.ros.org/wiki/xacro">',
              '<xacro:include filename="$(find digital_twin_gz)/urdf/gazebo_systems.xacro"/>']
     if missing & {JSP_PLUGIN, ODOM_PLUGIN}:
         joints = "${" + repr(list(description.joint_names)) + "}"
-        parts.append(f'<xacro:twin_state_systems robot_name="{name}" base_link="{description.root_link}" '
-                     f'joints="{joints}"/>')
+        parts.append(f'<xacro:twin_state_systems base_link="{description.root_link}" joints="{joints}"/>')
     if JTC_PLUGIN in missing:
-        parts.append(f'<xacro:twin_trajectory_controller robot_name="{name}"><joints>')
+        parts.append('<xacro:twin_trajectory_controller><joints>')
         for joint, g in joint_gains.items():
             parts.append(f'<xacro:twin_trajectory_joint name="{joint}" kp="{g["kp"]!r}" kv="{g["kv"]!r}" '
                          f'effort="{g["effort"]!r}" initial="{g["initial"]!r}"/>')

@@ -1,9 +1,11 @@
-"""``digital-twin-gz demo``: the whole twin on the embedded simulator: the physical robot in a
-process of its own, the twin's nodes in one (``TwinOptions.one_process``) or one process each.
+"""``digital-twin-gz demo``: the whole twin on the embedded simulator, for one robot or several: each
+physical robot in a process of its own, each robot's twin nodes in one (``TwinOptions.one_process``)
+or one process each.
 
-The emulated physical robot, the embedded simulator, twin_sync and gap_monitor run on a
-private ROS domain with localhost discovery. A live line shows the gap while it runs;
-then every node gets Ctrl-C, gap_monitor writes the report, and the summary is printed.
+The emulated physical robots, the embedded simulators, twin_sync and gap_monitor run on one
+private ROS domain with localhost discovery, each robot in its own namespace when there are
+several. A live line shows the gap while it runs; then every node gets Ctrl-C, each gap_monitor
+writes its robot's report, and one summary table per robot is printed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,8 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from digital_twin_gz.gap import level_name, print_summary
-from digital_twin_gz.robot import params_file
-from digital_twin_gz.run.graph import CONTAINER, TwinOptions, twin_nodes, write_one_process
+from digital_twin_gz.run.graph import CONTAINER, NodeSpec, TwinOptions, twin_nodes, write_params
 from digital_twin_gz.run.rosenv import Domain, NodeProcess, remove_stale_shm
 
 STARTUP_TIMEOUT = 60.0
@@ -35,15 +36,28 @@ class DemoError(RuntimeError):
 
 
 @dataclass
-class DemoResult:
+class RobotResult:
+    """One robot's run: its options, its report, and the logs of its nodes."""
+
+    options: TwinOptions
     report: dict
     report_path: Path
-    domain_id: int
     logs: dict[str, Path]
 
 
+@dataclass
+class DemoResult:
+    robots: list[RobotResult]
+    domain_id: int
+
+
+def _joined(namespace: str, name: str) -> str:
+    return f"{namespace}/{name}"
+
+
 class _Listener:
-    """The demo's own node on the private domain: it reads /diagnostics for the live line."""
+    """The demo's own node on the private domain: it reads /diagnostics for the live line and
+    looks up each robot's topics in the graph."""
 
     def __init__(self, domain_id: int) -> None:
         import rclpy
@@ -72,21 +86,27 @@ class _Listener:
         while time.monotonic() < end:
             self.executor.spin_once(timeout_sec=0.05)
 
-    def ready(self) -> bool:
+    def ready(self, namespaces: list[str]) -> bool:
+        """Every robot's twin is up: its simulator publishes, twin_sync offers its services."""
         names = {name for name, _ in self.node.get_topic_names_and_types()}
         services = {name for name, _ in self.node.get_service_names_and_types()}
-        return {"/virtual/joint_states", "/virtual/joint_trajectory"} <= names and "/twin_sync/set_paused" in services
+        return all({_joined(ns, "virtual/joint_states"), _joined(ns, "virtual/joint_trajectory")} <= names
+                   and _joined(ns, "twin_sync/set_paused") in services for ns in namespaces)
 
-    def physical_up(self) -> bool:
-        """The physical robot publishes its joint states (it does from its first tick on)."""
-        return self.node.count_publishers("/physical/joint_states") >= 1
+    def physical_up(self, namespaces: list[str]) -> bool:
+        """Every physical robot publishes its joint states (each does from its first tick on)."""
+        return all(self.node.count_publishers(_joined(ns, "physical/joint_states")) >= 1 for ns in namespaces)
 
-    def line(self) -> str:
+    def line(self, namespaces: list[str]) -> str:
+        """gap_monitor's and twin_sync's word for one robot; gap_monitor's for each of several."""
+        nodes = ("gap_monitor", "twin_sync") if len(namespaces) == 1 else ("gap_monitor",)
         parts = []
-        for name in ("gap_monitor", "twin_sync"):
-            if name in self.status:
-                level, message, _ = self.status[name]
-                parts.append(f"{name} {level_name(level)}: {message}")
+        for ns in namespaces:
+            for name in nodes:
+                status = _joined(ns, name).lstrip("/")
+                if status in self.status:
+                    level, message, _ = self.status[status]
+                    parts.append(f"{status} {level_name(level)}: {message}")
         return " | ".join(parts) or "waiting for /diagnostics"
 
     def close(self) -> None:
@@ -141,7 +161,8 @@ def _died(processes: list[NodeProcess]) -> list[NodeProcess]:
 
 def _reason(process: NodeProcess, lines: int = 12) -> str:
     tail = "\n".join(process.output().strip().splitlines()[-lines:])
-    return f"{process.name} exited with code {process.process.returncode}; last output ({process.log}):\n{tail}"
+    name = _joined(process.spec.namespace, process.name).lstrip("/")
+    return f"{name} exited with code {process.process.returncode}; last output ({process.log}):\n{tail}"
 
 
 def _wait_until(listener: _Listener, condition: Callable[[], bool], processes: list[NodeProcess], timeout: float,
@@ -155,36 +176,55 @@ def _wait_until(listener: _Listener, condition: Callable[[], bool], processes: l
         listener.spin(0.2)
 
 
-def run_demo(options: TwinOptions, duration: float, console: Console) -> DemoResult:
-    """Run the twin for ``duration`` seconds of wall time and return its report."""
-    out_dir = Path(options.out_dir).expanduser().resolve()
-    log_dir = out_dir / "logs"
+def _robot_processes(options: TwinOptions) -> tuple[list[tuple[NodeSpec, Path]], Path]:
+    """One robot's processes as (spec, params file) and its log directory (``report_dir/logs``)."""
+    log_dir = options.report_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    params = log_dir / (f"{CONTAINER}.yaml" if options.one_process else "twin.yaml")
+    return write_params(twin_nodes(options), options.one_process, params), log_dir
+
+
+def run_demo(robots: list[TwinOptions], duration: float, console: Console) -> DemoResult:
+    """Run the twins of ``robots`` (each its own namespace when there are several) on one private
+    domain for ``duration`` seconds of wall time, and return each robot's report."""
+    robots = [replace(o, out_dir=str(Path(o.out_dir).expanduser().resolve())) for o in robots]
+    if len({o.namespace for o in robots}) < len(robots):
+        raise DemoError("each robot needs a namespace of its own")
+    namespaces = [o.namespace for o in robots]
+    log_dir = robots[0].report_dir / "logs" if len(robots) == 1 else Path(robots[0].out_dir) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_shm()
     domain = Domain(log_dir)
     domain.env["ROS_LOG_DIR"] = str(log_dir / "ros")
-    options = TwinOptions(**{**options.__dict__, "out_dir": str(out_dir)})
-    processes: list[NodeProcess] = []
+    processes: dict[str, list[NodeProcess]] = {o.namespace: [] for o in robots}
+
+    def running() -> list[NodeProcess]:
+        return [p for started in processes.values() for p in started]
+
     listener = None
     try:
         listener = _Listener(domain.id)
-        specs = twin_nodes(options)
-        params = dict.fromkeys((spec.name for spec in specs), params_file())
-        if options.one_process:
-            params[CONTAINER] = log_dir / f"{CONTAINER}.yaml"
-            specs = write_one_process(specs, params[CONTAINER])
-        console.print(f"digital_twin_gz demo: ROS_DOMAIN_ID={domain.id} (localhost only), profile "
-                      f"'{options.profile}', motion '{options.motion}', {duration:g} s; logs in {log_dir}")
-        emulator = [s for s in specs if s.name == "physical_emulator"]
-        for spec in [s for s in specs if s.name != "physical_emulator"]:
-            processes.append(NodeProcess(spec, domain, params[spec.name]))
+        plans = {o.namespace: _robot_processes(o) for o in robots}
+        for o in robots:
+            where = f"{o.namespace}: " if o.namespace else ""
+            rate = f" at {o.rate:g} Hz" if o.rate else ""
+            console.print(f"digital_twin_gz demo: {where}ROS_DOMAIN_ID={domain.id} (localhost only), profile "
+                          f"'{o.profile}', motion '{o.motion}'{rate}, {duration:g} s; logs in {plans[o.namespace][1]}",
+                          highlight=False)
+        for namespace, (plan, robot_logs) in plans.items():
+            processes[namespace] += [NodeProcess(spec, domain, params, log_dir=robot_logs) for spec, params in plan
+                                     if spec.name != "physical_emulator"]
         with console.status("starting the simulator, twin_sync and gap_monitor ..."):
-            _wait_until(listener, listener.ready, processes, STARTUP_TIMEOUT, log_dir, "the twin's nodes")
-        processes += [NodeProcess(spec, domain, params[spec.name]) for spec in emulator]
+            _wait_until(listener, lambda: listener.ready(namespaces), running(), STARTUP_TIMEOUT, log_dir,
+                        "the twin's nodes")
+        for namespace, (plan, robot_logs) in plans.items():
+            processes[namespace] += [NodeProcess(spec, domain, params, log_dir=robot_logs) for spec, params in plan
+                                     if spec.name == "physical_emulator"]
         with console.status("starting the physical robot ..."):
             # --duration counts from the physical robot's first sample, not from its process start
             # (seconds of import and model building on a busy machine).
-            _wait_until(listener, listener.physical_up, processes, STARTUP_TIMEOUT, log_dir, "the physical robot")
+            _wait_until(listener, lambda: listener.physical_up(namespaces), running(), STARTUP_TIMEOUT, log_dir,
+                        "the physical robot")
 
         columns = (TextColumn("{task.description}"), BarColumn(bar_width=20), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=False) as progress:
@@ -192,38 +232,46 @@ def run_demo(options: TwinOptions, duration: float, console: Console) -> DemoRes
             start = time.monotonic()
             try:
                 while (elapsed := time.monotonic() - start) < duration:
-                    if _died(processes):
-                        raise DemoError(_reason(_died(processes)[0]))
+                    if _died(running()):
+                        raise DemoError(_reason(_died(running())[0]))
                     listener.spin(0.25)
-                    progress.update(task, completed=elapsed, description=listener.line())
+                    progress.update(task, completed=elapsed, description=listener.line(namespaces))
             except KeyboardInterrupt:
                 console.print("interrupted: stopping the twin and writing the report")
 
-        monitor = next(p for p in processes if p.name in ("gap_monitor", CONTAINER))
         codes = {}
         with console.status("stopping the nodes along the data flow; gap_monitor writes the report ...") as status:
-            # Upstream first: each node takes what is queued for it before it exits, so a twin
-            # that runs behind on a busy machine finishes its backlog instead of dropping it.
-            for process in sorted(processes, key=lambda p: STOP_ORDER.index(p.name)):
+            # Upstream first (every robot's physical robot, then every twin_sync, ...): each node takes
+            # what is queued for it before it exits, so a twin that runs behind on a busy machine
+            # finishes its backlog instead of dropping it.
+            for process in sorted(running(), key=lambda p: STOP_ORDER.index(p.name)):
                 status.update(f"stopping {process.name} (it takes what is queued first) ...")
-                codes[process.name] = process.stop(timeout=SHUTDOWN_TIMEOUT)
-        failed = [p for p in processes if codes[p.name] != 0]
+                codes[process] = process.stop(timeout=SHUTDOWN_TIMEOUT)
+        failed = [p for p in running() if codes[p] != 0]
         if failed:
             raise DemoError(_reason(failed[0]))
-        report_path = out_dir / "report.json"
-        if not report_path.is_file():
-            raise DemoError(f"gap_monitor did not write {report_path}\n{_reason(monitor)}")
-        report = json.loads(report_path.read_text())
-        print_summary(report, console)
-        console.print(f"report: {report_path}, {out_dir / 'report.html'}")
-        if not report["samples"]["paired"]:
-            raise DemoError(f"gap_monitor paired no sample: the gap was not measured (logs in {log_dir})")
-        if options.record:
-            console.print(f"recording: {options.record}")
-        return DemoResult(report, report_path, domain.id, {p.name: p.log for p in processes})
+        results = [_result(o, processes[o.namespace], console) for o in robots]
+        for o in robots:
+            if o.record:
+                console.print(f"recording: {o.record_file}", highlight=False)
+        return DemoResult(results, domain.id)
     finally:
-        for process in processes:
+        for process in running():
             process.stop(timeout=10.0)
         if listener is not None:
             listener.close()
         domain.release()
+
+
+def _result(options: TwinOptions, processes: list[NodeProcess], console: Console) -> RobotResult:
+    """One robot's report, read and printed; DemoError if it is missing or measured nothing."""
+    monitor = next(p for p in processes if p.name in ("gap_monitor", CONTAINER))
+    report_path = options.report_dir / "report.json"
+    if not report_path.is_file():
+        raise DemoError(f"gap_monitor did not write {report_path}\n{_reason(monitor)}")
+    report = json.loads(report_path.read_text())
+    print_summary(report, console)
+    console.print(f"report: {report_path}, {options.report_dir / 'report.html'}", highlight=False)
+    if not report["samples"]["paired"]:
+        raise DemoError(f"gap_monitor paired no sample: the gap was not measured (logs in {monitor.log.parent})")
+    return RobotResult(options, report, report_path, {p.name: p.log for p in processes})

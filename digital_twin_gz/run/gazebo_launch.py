@@ -59,6 +59,8 @@ class GazeboSetup:
     spawn_z: float
     bridge_file: Path
     resource_path: Path
+    namespace: str = ""  # the robot's ROS namespace: its state publisher, bridge and spawn run in it
+    position: tuple[float, float] = (0.0, 0.0)  # m, x y where it is spawned
 
     def gz_sim_args(self, mode: str) -> list[str]:
         """What follows ``gz sim`` on its command line (gz_sim.launch.py's ``gz_args``)."""
@@ -131,17 +133,20 @@ def _ament_prefix_path_kept() -> Iterator[None]:
 
 
 def gazebo_setup(options: TwinOptions) -> GazeboSetup:
-    """Everything the Gazebo launch derives from the options: the model is named after the description
-    (twin_sync resyncs the model of that name), gz topics after it and the world's <world name>."""
+    """Everything the Gazebo launch derives from the options: the model is named after the robot
+    (``robot_name``, else the namespace's last part, else the description's <robot name>; twin_sync
+    resyncs the model of that name), gz topics after it and the world's <world name>, so robots of
+    other names share the world. The bridge file for another model or world is written into the
+    robot's report directory."""
     packages = options.package_dirs()
     with _ament_prefix_path_kept():
         description = load_description(options.urdf or None, xacro_args=options.xacro_mappings(),
                                        packages=packages)
         resource_path = register_packages(packages) / "share"
     world = load_world(options.world or None)
-    model = description.name
+    model = options.robot or description.name
     source = Path(options.bridge) if options.bridge else bridge.bundled_bridge()
-    bridge_file = bridge_file_for(source, model, world.name, Path(options.out_dir).expanduser().resolve())
+    bridge_file = bridge_file_for(source, model, world.name, options.report_dir.expanduser().resolve())
     expected = system_topics(description, model, world.name)
     mismatched = [f"{e.ros_topic} is bridged to {e.gz_topic} but the description's system uses "
                   f"{expected[e.ros_type]}" for e in bridge.load_bridge(bridge_file)
@@ -151,9 +156,12 @@ def gazebo_setup(options: TwinOptions) -> GazeboSetup:
         raise GazeboSetupError(f"{description.source}: {problem}")
     if mismatched:
         raise GazeboSetupError(f"{description.source}: the Gazebo model '{model}' in world '{world.name}' would "
-                               f"not meet the bridge: {'; '.join(mismatched)}. The model takes the description's "
-                               "<robot name>; a description that names its gz topics after a robot_name xacro "
-                               "argument must take its <robot name> from it too")
+                               f"not meet the bridge: {'; '.join(mismatched)}. The model is named after "
+                               "robot_name (else the namespace, else the description's <robot name>), which the "
+                               "launch passes to xacro as robot_name:=NAME; a description whose <gazebo> systems "
+                               "name their gz topics otherwise must leave them to gz-sim's defaults or take them "
+                               "from that argument")
     return GazeboSetup(model=model, world_name=world.name, world_file=world.source.resolve(),
                        robot_description=description.urdf, spawn_z=spawn_height(description, world),
-                       bridge_file=bridge_file.resolve(), resource_path=resource_path)
+                       bridge_file=bridge_file.resolve(), resource_path=resource_path, namespace=options.namespace,
+                       position=options.position)

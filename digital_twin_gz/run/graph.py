@@ -2,15 +2,19 @@
 
 ``digital-twin-gz demo`` starts these as processes; the launch files turn the same
 specs into ``launch_ros`` Node actions. A node or parameter added here is there for both.
-The launch files' arguments and what they mean as :class:`TwinOptions` are declared here
-too, where they can be tested without ``launch``.
+The launch files' arguments and what they mean as :class:`TwinOptions` are declared beside it
+(``arguments.py``), where they can be tested without ``launch``.
+
+A robot's twin may run in a ROS namespace (``TwinOptions.namespace``): every node gets it
+(``-r __ns:=/robot_1``) and, since every name the nodes use is relative, all of its topics and
+services are under it; /diagnostics stays one for all. Several robots' twins then share one domain.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -23,7 +27,7 @@ PHYSICAL_SOURCES = ("emulator", "live")
 # The executable that holds several nodes in one process, and the nodes it may hold.
 CONTAINER = "twin_container"
 CONTAINED = ("embedded_sim", "gap_monitor", "twin_sync")
-ParameterValue = str | int | float | bool | list[str]
+ParameterValue = str | int | float | bool | list[str] | list[float]
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class NodeSpec:
     remappings: tuple[tuple[str, str], ...] = ()
     package: str = PACKAGE
     arguments: tuple[str, ...] = ()  # before --ros-args (twin_container: the nodes it holds)
+    namespace: str = ""  # the robot's ROS namespace ("/robot_1"), "" for none
 
     @property
     def name(self) -> str:
@@ -43,6 +48,8 @@ class NodeSpec:
     def ros_args(self, params: Path | None = None) -> list[str]:
         """``--ros-args`` as ``ros2 run`` would take them."""
         args = ["--ros-args"]
+        if self.namespace:
+            args += ["-r", f"__ns:={self.namespace}"]
         if params is not None:
             args += ["--params-file", str(params)]
         for key, value in self.parameters.items():
@@ -52,11 +59,30 @@ class NodeSpec:
         return args
 
 
+def check_namespace(text: str) -> str:
+    """A robot's namespace as ROS takes it: ``robot_1`` or ``/robot_1`` -> ``/robot_1``, "" -> "" (none).
+    ValueError (rclpy's own validation) for anything ROS would refuse."""
+    from rclpy.exceptions import InvalidNamespaceException
+    from rclpy.validate_namespace import validate_namespace
+
+    text = text.strip()
+    if not text or text == "/":
+        return ""
+    namespace = text if text.startswith("/") else f"/{text}"
+    try:
+        validate_namespace(namespace)
+    except InvalidNamespaceException as err:
+        raise ValueError(f"namespace '{text}': {err}") from err
+    return namespace
+
+
 def format_parameter(value: ParameterValue) -> str:
     """A value as the ``-p name:=value`` command line reads it (YAML)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, float) for v in value):
+            return "[" + ",".join(repr(v) for v in value) + "]"
         return "[" + ",".join(f"'{v}'" for v in value) + "]" if value else "['']"
     return str(value)
 
@@ -87,8 +113,19 @@ class TwinOptions:
     # The twin's nodes in one process (twin_container): 0.6x the CPU of one process each, measured
     # side by side (bench/bench_load.py, README "Measured here").
     one_process: bool = True
+    # The robot's ROS namespace (robot_1 or /robot_1; "": none, today's names) and its name (the
+    # Gazebo model, gz topics, /diagnostics' hardware_id; "": the namespace's last part, else the
+    # description's <robot name>).
+    namespace: str = ""
+    robot_name: str = ""
+    rate: float | None = None  # Hz of the emulated robot's measurements; None: config/twin.yaml's
+    position: tuple[float, float] = (0.0, 0.0)  # m, x y where the robot stands in the world
+    start_gazebo: bool = True  # Gazebo launches: start gz sim, or join the one another robot's launch started
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "namespace", check_namespace(self.namespace))
+        if self.rate is not None and not self.rate > 0:
+            raise ValueError(f"rate must be positive, got {self.rate:g}")
         if self.simulator not in SIMULATORS:
             raise ValueError(f"simulator '{self.simulator}' is not one of {SIMULATORS}")
         if self.physical not in PHYSICAL_SOURCES:
@@ -96,6 +133,26 @@ class TwinOptions:
         if self.virtual_profile and self.simulator != "embedded":
             raise ValueError("a virtual profile sets the embedded simulator's physics; for Gazebo, give it the "
                              "calibrated URDF (calibrated.urdf from digital-twin-gz calibrate) instead")
+
+    @property
+    def robot(self) -> str:
+        """The robot's name where the options say it (robot_name, else the namespace's last part); ""
+        leaves it to the description's <robot name>."""
+        return self.robot_name or self.namespace.rsplit("/", 1)[-1]
+
+    @property
+    def report_dir(self) -> Path:
+        """Where gap_monitor writes: ``out_dir``, or ``out_dir/<namespace>/`` for a namespaced robot, so
+        robots sharing ``out_dir`` (demo --robots, one launch per robot) keep their own reports."""
+        return Path(self.out_dir) / self.namespace.strip("/")
+
+    @property
+    def record_file(self) -> str:
+        """The recording: ``record``, or ``<stem>.<namespace><suffix>`` beside it for a namespaced robot."""
+        if not self.record or not self.namespace:
+            return self.record
+        path = Path(self.record)
+        return str(path.with_name(f"{path.stem}.{self.namespace.strip('/').replace('/', '.')}{path.suffix}"))
 
     def xacro_mappings(self) -> dict[str, str]:
         """``xacro_args`` (NAME:=VALUE) as xacro takes them."""
@@ -107,7 +164,7 @@ class TwinOptions:
 
 
 def twin_nodes(options: TwinOptions) -> list[NodeSpec]:
-    """The digital_twin_gz nodes of a run, in start order (simulator side first)."""
+    """The digital_twin_gz nodes of a run, in start order (simulator side first), in the robot's namespace."""
     robot: dict[str, ParameterValue] = {}
     if options.urdf:
         robot["urdf"] = options.urdf
@@ -124,26 +181,48 @@ def twin_nodes(options: TwinOptions) -> list[NodeSpec]:
     thresholds = {} if options.base_position_warn is None else {
         "base_position_warn": options.base_position_warn, "base_position_error": 2.0 * options.base_position_warn}
     remap = options.remappings
+    # Each robot's simulator has its own clock (clock in the bridge file is relative): the twin's
+    # nodes on sim time read /<robot>/clock, never another robot's (rclpy subscribes /clock).
+    twin_remap = (*remap, ("/clock", "clock")) if sim_time and options.namespace else remap
+    name = {"robot_name": options.robot} if options.robot else {}
     roles = {"joint_roles": options.joint_roles} if options.joint_roles else {}
     key_links = {"key_links": list(options.key_links)} if options.key_links else {}
     nodes = []
     if options.simulator == "embedded":
-        ghost = {"ghost_joint_states": "/physical/joint_states", "ghost_odom": "/physical/odom"} if options.gui else {}
+        ghost = {"ghost_joint_states": "physical/joint_states", "ghost_odom": "physical/odom"} if options.gui else {}
         physics = {"physics_profile": options.virtual_profile} if options.virtual_profile else {}
         nodes.append(NodeSpec("embedded_sim", {**robot, "pacing": options.pacing, "gui": options.gui, **ghost,
                                                **physics}, remap))
+    record = {"record": options.record_file} if options.record else {}
     nodes += [
-        NodeSpec("gap_monitor", {**robot, **label, **roles, **key_links, "simulator": options.simulator,
-                                 "out_dir": options.out_dir,
-                                 **thresholds, **({"record": options.record} if options.record else {}),
-                                 **joint_map, **sim_time}, remap),
-        NodeSpec("twin_sync", {**robot, "simulator": options.simulator, **joint_map, **sim_time}, remap),
+        NodeSpec("gap_monitor", {**robot, **name, **label, **roles, **key_links, "simulator": options.simulator,
+                                 "out_dir": str(options.report_dir), **thresholds, **record, **joint_map, **sim_time},
+                 twin_remap),
+        NodeSpec("twin_sync", {**robot, **name, "simulator": options.simulator, **joint_map, **sim_time}, twin_remap),
     ]
     if options.physical == "emulator":
+        rate = {"rate": options.rate} if options.rate is not None else {}
+        position = {"position": list(map(float, options.position))} if any(options.position) else {}
         # twin_sync and gap_monitor hear its first sample: none of it is lost to discovery.
         nodes.append(NodeSpec("physical_emulator", {**robot, "profile": options.profile, "motion": options.motion,
-                                                    "start_after_subscribers": 2, **roles}, remap))
-    return nodes
+                                                    "start_after_subscribers": 2, **roles, **rate, **position},
+                              remap))
+    return [replace(node, namespace=options.namespace) for node in nodes]
+
+
+def node_sections(base: Mapping, namespace: str) -> dict:
+    """Copies of twin.yaml's sections (``base``) for nodes in ``namespace``: rcl gives a section to the
+    node whose fully qualified name it is, so ``twin_sync`` reaches /twin_sync alone, and in /robot_1
+    the section must be /robot_1/twin_sync. Wildcard sections (``/**``) stay as they are."""
+    return {(f"{namespace}/{name}" if namespace and not name.startswith("/") else name):
+            {"ros__parameters": dict(section.get("ros__parameters", {}))} for name, section in base.items()}
+
+
+def _namespace_of(specs: list[NodeSpec]) -> str:
+    namespaces = {spec.namespace for spec in specs}
+    if len(namespaces) > 1:
+        raise ValueError(f"one robot's nodes share a namespace, got {sorted(namespaces)}")
+    return namespaces.pop() if namespaces else ""
 
 
 def in_one_process(specs: list[NodeSpec], base: Mapping) -> tuple[list[NodeSpec], dict]:
@@ -154,147 +233,25 @@ def in_one_process(specs: list[NodeSpec], base: Mapping) -> tuple[list[NodeSpec]
     twin = [spec for spec in specs if spec.name in CONTAINED]
     if len({spec.remappings for spec in twin}) > 1:
         raise ValueError("the nodes of one process share their remappings")
-    params = {name: {"ros__parameters": dict(section.get("ros__parameters", {}))}
-              for name, section in base.items()}
+    namespace = _namespace_of(specs)
+    params = node_sections(base, namespace)
     for spec in twin:
         # Copies: the nodes share list values (packages, xacro_args), which YAML would write as an
         # alias, and rcl's params parser refuses aliases.
-        params.setdefault(spec.name, {"ros__parameters": {}})["ros__parameters"].update(copy.deepcopy(spec.parameters))
-    container = NodeSpec(CONTAINER, remappings=twin[0].remappings, arguments=tuple(spec.name for spec in twin))
+        section = f"{namespace}/{spec.name}" if namespace else spec.name
+        params.setdefault(section, {"ros__parameters": {}})["ros__parameters"].update(copy.deepcopy(spec.parameters))
+    container = NodeSpec(CONTAINER, remappings=twin[0].remappings, arguments=tuple(spec.name for spec in twin),
+                         namespace=namespace)
     return [container, *(spec for spec in specs if spec.name not in CONTAINED)], params
 
 
-def write_one_process(specs: list[NodeSpec], path: Path) -> list[NodeSpec]:
-    """:func:`in_one_process` on config/twin.yaml, its params written to ``path`` (the file the
-    container must be given, as the demo and the launch files give it)."""
-    processes, params = in_one_process(specs, yaml.safe_load(params_file().read_text()))
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return processes
-
-
-@dataclass(frozen=True)
-class LaunchArgument:
-    """A ``ros2 launch`` argument of the twin: declared by the launch files, read by :func:`launch_options`."""
-
-    name: str
-    default: str
-    description: str
-    simulators: tuple[str, ...] = SIMULATORS
-    choices: tuple[str, ...] = ()
-
-
-def _default(name: str) -> str:
-    """A TwinOptions default as launch argument text, so the launch files cannot drift from it."""
-    value = next(f.default for f in fields(TwinOptions) if f.name == name)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
-
-
-BOOLEANS = ("true", "false")
-LAUNCH_ARGUMENTS = (
-    LaunchArgument("physical", _default("physical"),
-                   "Where the physical robot's measured states come from: emulator (physical_emulator, a "
-                   "perturbed copy of the model) or live (a robot, or a recording played back, on "
-                   "physical_joint_states and physical_odom).", choices=PHYSICAL_SOURCES),
-    LaunchArgument("profile", _default("profile"),
-                   "physical:=emulator only. How the emulated robot differs from its model: a name in "
-                   "config/physical_profiles (nominal, default) or a path to a profile YAML."),
-    LaunchArgument("motion", _default("motion"),
-                   "physical:=emulator only. What the emulated robot does: stand, squat, arm_wave, torso_twist, "
-                   "weight_shift or tour."),
-    LaunchArgument("physical_joint_states", "/physical/joint_states",
-                   "Topic of the physical robot's sensor_msgs/JointState; every node is remapped to it."),
-    LaunchArgument("physical_odom", "/physical/odom",
-                   "Topic of the physical robot's base pose (nav_msgs/Odometry); every node is remapped to it."),
-    LaunchArgument("joint_map", _default("joint_map"),
-                   "YAML (joints: {physical_name: twin_joint}, ignore: [names]) for a robot whose joint names "
-                   "differ from the description's."),
-    LaunchArgument("urdf", _default("urdf"),
-                   "Robot description (.urdf or .urdf.xacro). Empty: the bundled humanoid."),
-    LaunchArgument("xacro_args", "", "NAME:=VALUE pairs for xacro, separated by spaces."),
-    LaunchArgument("packages", "",
-                   "NAME=DIR pairs, separated by spaces: where package://NAME/ and $(find NAME) of the "
-                   "description point."),
-    LaunchArgument("joint_roles", _default("joint_roles"),
-                   "YAML role: joint_name for joints whose names do not say their role."),
-    LaunchArgument("key_links", "",
-                   "Links gap_monitor measures, separated by spaces. Empty: the feet, hands and head the joint "
-                   "roles give."),
-    LaunchArgument("world", _default("world"),
-                   "World SDF (physics step, gravity; its <world name> names the gz topics). Empty: "
-                   "worlds/twin.sdf of this package."),
-    LaunchArgument("robot_name", "",
-                   "Passed to xacro as robot_name:=NAME (the bundled humanoid names its gz topics after it). "
-                   "The Gazebo model takes the description's <robot name>.", simulators=("gazebo",)),
-    LaunchArgument("base_position_warn", _default("base_position_warn"),
-                   "m, windowed RMS base position error above which gap_monitor warns (error at twice "
-                   "that). Empty: config/twin.yaml."),
-    LaunchArgument("out_dir", _default("out_dir"),
-                   "Directory gap_monitor writes report.json and report.html into on shutdown."),
-    LaunchArgument("record", _default("record"),
-                   "MCAP file to record the physical, virtual and gap topics into. Empty: no recording."),
-    LaunchArgument("pacing", _default("pacing"),
-                   "lockstep: the embedded simulator steps to the stamp of each physical sample; realtime: "
-                   "it runs on the wall clock, as Gazebo does.", simulators=("embedded",),
-                   choices=("lockstep", "realtime")),
-    LaunchArgument("one_process", _default("one_process"),
-                   "true: the twin's nodes (embedded simulator, twin_sync, gap_monitor) in one process "
-                   "(twin_container, one executor; 0.6x the CPU of one process each, measured); false: one "
-                   "process each.", choices=BOOLEANS),
-    LaunchArgument("gui", _default("gui"),
-                   "Open the embedded simulator's viewer, the physical robot as a ghost (needs a display).",
-                   simulators=("embedded",), choices=BOOLEANS),
-    LaunchArgument("virtual_profile", _default("virtual_profile"),
-                   "Profile YAML whose physics the embedded simulator's model takes (calibrated.yaml from "
-                   "digital-twin-gz calibrate).", simulators=("embedded",)),
-)
-
-
-def launch_arguments(simulator: str) -> list[LaunchArgument]:
-    """The arguments a launch file on ``simulator`` declares."""
-    if simulator not in SIMULATORS:
-        raise ValueError(f"simulator '{simulator}' is not one of {SIMULATORS}")
-    return [a for a in LAUNCH_ARGUMENTS if simulator in a.simulators]
-
-
-def _pairs(text: str, separator: str, argument: str) -> tuple[str, ...]:
-    pairs = tuple(text.split())
-    for pair in pairs:
-        name, found, _ = pair.partition(separator)
-        if not found or not name:
-            raise ValueError(f"launch argument {argument}: expected NAME{separator}VALUE, got '{pair}'")
-    return pairs
-
-
-def launch_options(simulator: str, values: Mapping[str, str]) -> TwinOptions:
-    """The TwinOptions that launch argument values (as text; missing ones take their default) stand for."""
-    declared = {a.name: a for a in launch_arguments(simulator)}
-    unknown = set(values) - set(declared)
-    if unknown:
-        raise ValueError(f"unknown launch arguments for the {simulator} twin: {', '.join(sorted(unknown))}")
-    given = {name: values.get(name, argument.default).strip() for name, argument in declared.items()}
-    for name, value in given.items():
-        if declared[name].choices and value not in declared[name].choices:
-            raise ValueError(f"launch argument {name}: '{value}' is not one of {declared[name].choices}")
-    xacro_args = _pairs(given["xacro_args"], ":=", "xacro_args")
-    if given.get("robot_name"):
-        xacro_args += (f"robot_name:={given['robot_name']}",)
-    remappings = tuple((declared[name].default, given[name]) for name in ("physical_joint_states", "physical_odom")
-                       if given[name] != declared[name].default)
-    try:
-        warn = float(given["base_position_warn"]) if given["base_position_warn"] else None
-    except ValueError as err:
-        raise ValueError(f"launch argument base_position_warn: '{given['base_position_warn']}' "
-                         "is not a number") from err
-    if warn is not None and not warn > 0:
-        raise ValueError(f"launch argument base_position_warn: must be positive, got {warn:g}")
-    embedded = {"pacing": given["pacing"], "gui": given["gui"] == "true",
-                "virtual_profile": given["virtual_profile"]} if simulator == "embedded" else {}
-    return TwinOptions(
-        simulator=simulator, physical=given["physical"], profile=given["profile"], motion=given["motion"],
-        urdf=given["urdf"], xacro_args=xacro_args, packages=_pairs(given["packages"], "=", "packages"),
-        joint_roles=given["joint_roles"], key_links=tuple(given["key_links"].split()), out_dir=given["out_dir"],
-        base_position_warn=warn,
-        record=given["record"], remappings=remappings, world=given["world"], joint_map=given["joint_map"],
-        one_process=given["one_process"] == "true", **embedded)
+def write_params(specs: list[NodeSpec], one_process: bool, path: Path) -> list[tuple[NodeSpec, Path]]:
+    """The processes of a run (:func:`in_one_process` when ``one_process``) and the params file each is
+    given, as the demo and the launch files give them: config/twin.yaml itself where it serves as it
+    is, else the file written to ``path`` (the container's sections; twin.yaml's for a namespace)."""
+    base = yaml.safe_load(params_file().read_text())
+    namespace = _namespace_of(specs)
+    processes, params = in_one_process(specs, base) if one_process else (specs, node_sections(base, namespace))
+    if one_process or namespace:
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return [(spec, path if spec.name == CONTAINER or namespace else params_file()) for spec in processes]

@@ -32,16 +32,9 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from digital_twin_gz.robot import params_file
+from digital_twin_gz.run.arguments import launch_arguments, launch_options
 from digital_twin_gz.run.gazebo_launch import GazeboSetup, gazebo_setup, gz_sim_version, simulator_of
-from digital_twin_gz.run.graph import (
-    CONTAINER,
-    NodeSpec,
-    TwinOptions,
-    launch_arguments,
-    launch_options,
-    twin_nodes,
-    write_one_process,
-)
+from digital_twin_gz.run.graph import CONTAINER, NodeSpec, TwinOptions, twin_nodes, write_params
 from digital_twin_gz.run.graph import ParameterValue as NodeParameter
 
 
@@ -68,28 +61,25 @@ def _typed(value: NodeParameter) -> NodeParameter | ParameterValue:
     if isinstance(value, str):
         return ParameterValue(value, value_type=str)
     if isinstance(value, list):
-        return ParameterValue(value, value_type=list[str])
+        return ParameterValue(value, value_type=list[float] if value and all(isinstance(v, float) for v in value)
+                              else list[str])
     return value
 
 
 def twin_node(spec: NodeSpec, params: Path | None = None) -> Node:
     """One process of the graph: its params file (config/twin.yaml), then the spec's parameters on
-    top (as the demo does). The container gets no name: launch_ros would pass ``__node:=NAME``,
-    which renames every node of the process."""
+    top (as the demo does), in the robot's namespace. The container gets no name: launch_ros would
+    pass ``__node:=NAME``, which renames every node of the process."""
     overrides = {key: _typed(value) for key, value in spec.parameters.items()}
     return Node(package=spec.package, executable=spec.executable, name=None if spec.arguments else spec.name,
-                output="screen", arguments=list(spec.arguments), parameters=[str(params or params_file()), overrides],
-                remappings=list(spec.remappings))
+                namespace=spec.namespace or None, output="screen", arguments=list(spec.arguments),
+                parameters=[str(params or params_file()), overrides], remappings=list(spec.remappings))
 
 
 def twin_node_actions(options: TwinOptions) -> list[Node]:
-    specs = twin_nodes(options)
-    if not options.one_process:
-        return [twin_node(spec) for spec in specs]
     with tempfile.NamedTemporaryFile("w", prefix=f"{CONTAINER}-", suffix=params_file().suffix, delete=False) as handle:
-        container = Path(handle.name)
-    specs = write_one_process(specs, container)
-    return [twin_node(spec, container if spec.name == CONTAINER else None) for spec in specs]
+        params = Path(handle.name)
+    return [twin_node(spec, path) for spec, path in write_params(twin_nodes(options), options.one_process, params)]
 
 
 def gazebo(setup: GazeboSetup, mode: str) -> IncludeLaunchDescription | ExecuteProcess:
@@ -107,20 +97,28 @@ def gazebo(setup: GazeboSetup, mode: str) -> IncludeLaunchDescription | ExecuteP
 
 
 def gazebo_actions(setup: GazeboSetup, mode: str, options: TwinOptions) -> list:
-    """Gazebo on the world, the robot spawned from robot_description, the bridge; then the twin's nodes."""
+    """Gazebo on the world (unless another robot's launch started it), the robot spawned from
+    robot_description, the bridge, all in the robot's namespace; then the twin's nodes."""
+    namespace = setup.namespace or None
+    # In a namespace the simulator's clock is bridged to <namespace>/clock (the bridge file's clock is
+    # relative), and the nodes on sim time read it there.
+    clock = [("/clock", "clock")] if setup.namespace else []
+    # Frames of each robot apart on the one /tf: robot_1/base_link.
+    frames = {"frame_prefix": f"{setup.namespace.strip('/')}/"} if setup.namespace else {}
     state_publisher = Node(
-        package="robot_state_publisher", executable="robot_state_publisher", output="screen",
-        parameters=[{"robot_description": _typed(setup.robot_description), "use_sim_time": True}])
+        package="robot_state_publisher", executable="robot_state_publisher", output="screen", namespace=namespace,
+        parameters=[{"robot_description": _typed(setup.robot_description), "use_sim_time": True, **frames}],
+        remappings=clock)
     # Bridged states are stamped with the wall clock, the time base of the physical robot's
     # samples, so gap_monitor pairs each virtual state with the physical state of that moment.
     gz_bridge = Node(
-        package="ros_gz_bridge", executable="parameter_bridge", output="screen",
+        package="ros_gz_bridge", executable="parameter_bridge", output="screen", namespace=namespace,
         parameters=[{"config_file": _typed(str(setup.bridge_file)), "use_sim_time": True,
-                     "override_timestamps_with_wall_time": True}])
+                     "override_timestamps_with_wall_time": True}], remappings=clock)
     spawn = Node(
-        package="ros_gz_sim", executable="create", output="screen",
+        package="ros_gz_sim", executable="create", output="screen", namespace=namespace,
         arguments=["-world", setup.world_name, "-topic", "robot_description", "-name", setup.model,
-                   "-z", f"{setup.spawn_z:.4f}"])
+                   "-x", f"{setup.position[0]:.4f}", "-y", f"{setup.position[1]:.4f}", "-z", f"{setup.spawn_z:.4f}"])
 
     def after_spawn(event: ProcessExited, context: LaunchContext) -> list:
         if event.returncode != 0:
@@ -128,6 +126,7 @@ def gazebo_actions(setup: GazeboSetup, mode: str, options: TwinOptions) -> list:
                                     f"(create exited with {event.returncode})")]
         return twin_node_actions(options)
 
-    return [AppendEnvironmentVariable("GZ_SIM_RESOURCE_PATH", str(setup.resource_path)), gazebo(setup, mode),
+    simulator = [gazebo(setup, mode)] if options.start_gazebo else []
+    return [AppendEnvironmentVariable("GZ_SIM_RESOURCE_PATH", str(setup.resource_path)), *simulator,
             state_publisher, gz_bridge, spawn,
             RegisterEventHandler(OnProcessExit(target_action=spawn, on_exit=after_spawn))]

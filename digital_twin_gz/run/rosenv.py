@@ -117,10 +117,11 @@ class NodeProcess:
     """One node of the graph as its own process on a domain, its output kept in a log file."""
 
     def __init__(self, spec: NodeSpec, domain: Domain, params_file: Path | None = None,
-                 env: dict[str, str] | None = None, extra_args: list[str] | None = None) -> None:
+                 env: dict[str, str] | None = None, extra_args: list[str] | None = None,
+                 log_dir: Path | None = None) -> None:
         self.spec = spec
         self.name = spec.name
-        self.log = domain.log_dir / f"{spec.name}-{time.monotonic_ns()}.log"
+        self.log = (log_dir or domain.log_dir) / f"{spec.name}-{time.monotonic_ns()}.log"
         self._out = open(self.log, "w")
         self._signalled = False
         self.args = [str(BIN / spec.executable), *spec.arguments, *spec.ros_args(params_file), *(extra_args or [])]

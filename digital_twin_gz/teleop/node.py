@@ -1,15 +1,17 @@
 """The teleop's ROS side: takes the virtual robot from twin_sync and streams the operator's targets.
 
-On start it pauses twin_sync (``/twin_sync/set_paused``); once twin_sync is paused, or
+On start it pauses twin_sync (``twin_sync/set_paused``); once twin_sync is paused, or
 found absent after ``sync_wait`` s, it publishes the rate-limited command of
-:class:`~digital_twin_gz.teleop.rules.Teleop` on /virtual/joint_trajectory every tick, starting
-from the virtual robot's pose. :meth:`TeleopNode.resume_sync` hands the robot back. It
+:class:`~digital_twin_gz.teleop.rules.Teleop` on virtual/joint_trajectory every tick, starting
+from the virtual robot's pose. :meth:`TeleopNode.resume_sync` hands the robot back. Every name
+is relative: in the robot's namespace (``TeleopOptions.namespace``, ``--namespace robot_1``) it
+speaks to that robot's twin alone (/robot_1/twin_sync/set_paused, ...). It
 speaks only the topic contract, so it drives Gazebo as it drives the embedded simulator.
 
-With mirroring, the same command also goes to /physical/joint_commands through
+With mirroring, the same command also goes to physical/joint_commands through
 :class:`~digital_twin_gz.teleop.mirror.MirrorLimiter`, while :class:`~digital_twin_gz.teleop.mirror.MirrorGate`
-allows it: the operator's key, /twin/gap/base_position within its threshold, fresh
-/physical/joint_states (named as in the description).
+allows it: the operator's key, twin/gap/base_position within its threshold, fresh
+physical/joint_states (named as in the description).
 """
 
 from __future__ import annotations
@@ -30,14 +32,22 @@ from trajectory_msgs.msg import JointTrajectory
 from digital_twin_gz.gap import level_name
 from digital_twin_gz.gazebo import bridge
 from digital_twin_gz.nodes import convert
-from digital_twin_gz.nodes.common import DIAGNOSTICS, LATEST_QOS, PHYSICAL_COMMANDS, PHYSICAL_JOINT_STATES, STATE_QOS
+from digital_twin_gz.nodes.common import (
+    DIAGNOSTICS,
+    GAP_TOPICS,
+    LATEST_QOS,
+    PHYSICAL_COMMANDS,
+    PHYSICAL_JOINT_STATES,
+    STATE_QOS,
+    status_name,
+)
 from digital_twin_gz.robot import JointRoles, RobotDescription
 from digital_twin_gz.teleop.mirror import MirrorGate, MirrorLimiter
 from digital_twin_gz.teleop.rules import Teleop, Ticks
 from digital_twin_gz.twin import JointMap, SampleError
 
-SET_PAUSED = "/twin_sync/set_paused"
-GAP_TOPIC = "/twin/gap/base_position"
+SET_PAUSED = "twin_sync/set_paused"
+GAP_TOPIC = f"{GAP_TOPICS}/base_position"
 
 # What the teleop knows of twin_sync.
 LOOKING = "looking for twin_sync"
@@ -59,11 +69,12 @@ class TeleopOptions:
     max_gap: float = 0.05       # m of /twin/gap/base_position beyond which mirroring stops
     sync_wait: float = 5.0      # s to look for twin_sync before going on without it (discovery takes up to ~3 s)
     state_wait: float = 5.0     # s to wait for /virtual/joint_states before starting from the default pose
+    namespace: str = ""         # the robot's ROS namespace: its twin's topics and services are under it
 
 
 class TeleopNode(Node):
     def __init__(self, description: RobotDescription, roles: JointRoles, options: TeleopOptions) -> None:
-        super().__init__("teleop")
+        super().__init__("teleop", namespace=options.namespace)
         topics = bridge.virtual_topics(bridge.load_bridge(bridge.bundled_bridge()))
         self.description = description
         self.roles = roles
@@ -84,10 +95,14 @@ class TeleopNode(Node):
         self._paused_once = False
 
         self.pub_virtual = self.create_publisher(JointTrajectory, topics.joint_trajectory, STATE_QOS)
-        self.create_subscription(JointState, topics.joint_states, self.on_virtual, LATEST_QOS)
+        self.virtual_topic = self.create_subscription(JointState, topics.joint_states, self.on_virtual,
+                                                      LATEST_QOS).topic_name
         self.create_subscription(DiagnosticArray, DIAGNOSTICS, self.on_diagnostics, 10)
         self.create_subscription(Float64, GAP_TOPIC, self.on_gap, 10)
         self.sync_client = self.create_client(SetBool, SET_PAUSED)
+        self.set_paused = self.resolve_service_name(SET_PAUSED)  # in the namespace: what teleop says
+        # This robot's statuses among every robot's on the one /diagnostics.
+        self.statuses = {status_name(self.get_namespace(), name): name for name in ("gap_monitor", "twin_sync")}
         self.gate = MirrorGate(options.max_gap)
         self.limiter: MirrorLimiter | None = None
         if options.mirror:
@@ -123,9 +138,10 @@ class TeleopNode(Node):
 
     def on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if status.name == "gap_monitor":
+            node = self.statuses.get(status.name)
+            if node == "gap_monitor":
                 self.gap_monitor = f"{level_name(status.level[0])}: {status.message}"
-            elif status.name == "twin_sync":
+            elif node == "twin_sync":
                 paused = next((kv.value for kv in status.values if kv.key == "paused"), None)
                 if paused == "false" and self.sync_state == PAUSED and self._pause is None:
                     self.sync_state = RESUMED_ELSEWHERE
@@ -147,7 +163,7 @@ class TeleopNode(Node):
             self._pause.add_done_callback(self._on_paused)
         elif self.sync_state == LOOKING and waited > self.options.sync_wait:
             self.sync_state = ABSENT
-            self.message = f"no {SET_PAUSED} after {self.options.sync_wait:g} s: driving the virtual robot anyway"
+            self.message = f"no {self.set_paused} after {self.options.sync_wait:g} s: driving the virtual robot anyway"
         elif self.sync_state == PAUSED and not ready:
             self.sync_state = ABSENT
             self.message = "twin_sync is gone"
@@ -168,13 +184,13 @@ class TeleopNode(Node):
         if not self._paused_once:
             return True, "twin_sync was not paused by teleop"
         if not self.sync_client.wait_for_service(timeout_sec=timeout):
-            return False, f"twin_sync is gone ({SET_PAUSED} not found): nothing resumed"
+            return False, f"twin_sync is gone ({self.set_paused} not found): nothing resumed"
         future = self.sync_client.call_async(SetBool.Request(data=False))
         executor.spin_until_future_complete(future, timeout_sec=timeout)
         response = future.result() if future.done() else None
         if response is None or not response.success:
             return False, (f"could not resume twin_sync ({response.message if response else 'no response'}): run "
-                           f"ros2 service call {SET_PAUSED} std_srvs/srv/SetBool '{{data: false}}'")
+                           f"ros2 service call {self.set_paused} std_srvs/srv/SetBool '{{data: false}}'")
         return True, "twin_sync resumed"
 
     # Commands --------------------------------------------------------------------------
@@ -188,7 +204,7 @@ class TeleopNode(Node):
             start = self.virtual if self.virtual is not None else self.description.default_positions
             self.teleop = Teleop(self.description, self.roles, start, self.options.speed)
             self.message = ("teleop has the virtual robot" if self.virtual is not None else
-                            "no /virtual/joint_states: starting from the default pose")
+                            f"no {self.virtual_topic}: starting from the default pose")
         command = self.teleop.advance(dt)
         self.pub_virtual.publish(convert.trajectory_message(stamp, self.names, command, time_from_start=dt))
         self.sent += 1
@@ -218,7 +234,7 @@ class TeleopNode(Node):
         elif self.teleop is None:
             self.message = "teleop has not taken the virtual robot yet"
         elif self.gate.engage(time.monotonic()):
-            self.message = f"mirroring to {PHYSICAL_COMMANDS}"
+            self.message = f"mirroring to {self.pub_physical.topic_name}"
         else:
             self.message = f"mirroring {self.gate.reason}"
 

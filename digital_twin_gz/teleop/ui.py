@@ -68,9 +68,9 @@ def _gap_text(node: TeleopNode) -> str:
 
 def _virtual_text(node: TeleopNode) -> str:
     if node.virtual is None:
-        return "waiting for /virtual/joint_states"
+        return f"waiting for {node.virtual_topic}"
     age = time.monotonic() - node.virtual_time
-    return "live" if age < 1.0 else f"no /virtual/joint_states for {age:.0f} s"
+    return "live" if age < 1.0 else f"no {node.virtual_topic} for {age:.0f} s"
 
 
 def _lines(node: TeleopNode, width: int, height: int) -> list[tuple[str, int]]:
