@@ -314,3 +314,26 @@ def test_the_live_twin_takes_the_calibrated_physics(tmp_path, description, nodes
         standing[name] = local.state().joint_positions[description.index("l_knee_pitch")]
     assert standing["heavy"] - standing["nominal"] > 0.003  # rad: 50 % more weight on kp 3000
     assert published == pytest.approx(standing["heavy"], abs=1e-6)
+
+
+@pytest.mark.ros
+def test_the_live_twin_acts_on_the_calibrated_joint_delay(tmp_path, description, nodes, probe):
+    """A calibrated joint delay reaches twin_sync and gap_monitor (demo and launch files through the
+    graph): twin_sync forwards each physical sample stamped when it was measured."""
+    profile = tmp_path / "calibrated.yaml"
+    profile.write_text("physics: {}\nmeasurement:\n  joint_delay_s: 0.004\n")
+    specs = {s.name: s for s in twin_nodes(TwinOptions(virtual_profile=str(profile)))}
+    assert specs["twin_sync"].parameters["joint_delay"] == specs["gap_monitor"].parameters["joint_delay"] == 0.004
+    assert "joint_delay" not in twin_nodes(TwinOptions())[1].parameters
+
+    nodes("twin_sync", {"resync_on_start": False, "joint_delay": 0.004})
+    received = probe.collect(JointTrajectory, "/virtual/joint_trajectory")
+    states = probe.node.create_publisher(JointState, "/physical/joint_states", STATE_QOS)
+    probe.wait_for(lambda: states.get_subscription_count() >= 1, timeout=60, what="twin_sync")
+    for k in range(5):
+        states.publish(convert.joint_state(200.0 + 0.002 * k, description.joint_names, description.default_positions,
+                                           np.zeros(len(description.joint_names)),
+                                           np.zeros(len(description.joint_names))))
+    probe.wait_for(lambda: len(received) >= 5, timeout=30, what="five trajectories")
+    stamps = [msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec for msg in received[:5]]
+    assert stamps == [200_000_000_000 + 2_000_000 * k - 4_000_000 for k in range(5)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from rclpy.node import Node
@@ -94,6 +95,14 @@ def declare_clock_jump(node: Node) -> float:
     if value <= 0:
         raise ValueError(f"parameter clock_jump must be positive, got {value}")
     return value
+
+
+def declare_joint_delay(node: Node) -> int:
+    """``joint_delay`` (s, twin.yaml's /** section), which twin_sync and gap_monitor must read alike, in ns."""
+    value = float(node.declare_parameter("joint_delay", float(node_params(ALL_NODES)["joint_delay"])).value)
+    if not math.isfinite(value):
+        raise ValueError(f"parameter joint_delay must be a number of seconds, got {value}")
+    return int(round(value * 1e9))
 
 
 def status_name(namespace: str, node_name: str) -> str:

@@ -47,6 +47,7 @@ from digital_twin_gz.nodes.common import (
     STATE_QOS,
     TakenMessages,
     declare_clock_jump,
+    declare_joint_delay,
     declare_robot,
     declare_robot_name,
     declare_strings,
@@ -77,6 +78,7 @@ class GapMonitor(Node):
                 "base_orientation_error", "max_gap", "max_wait")} | {"key_links": declare_strings(self, "key_links"),
                                                                       "clock_jump": declare_clock_jump(self)})
         self.window, self.thresholds = settings.window, settings.thresholds
+        self.joint_delay_ns = declare_joint_delay(self)
         self.out_dir = Path(declare("out_dir", defaults["out_dir"]).value).expanduser()
         record = declare("record", defaults["record"]).value
         self.watch = StaleWatch(float(declare("stale_timeout", defaults["stale_timeout"]).value))
@@ -148,7 +150,9 @@ class GapMonitor(Node):
                 self.get_logger().warning(f"ignored samples on {stream}: {err}", throttle_duration_sec=1.0)
             finite = np.isfinite(batch.positions).all(axis=1)
             if finite.any():
-                self._extend(stream, batch.stamps_ns[finite], batch.positions[finite])
+                # The physical joints where they were measured (twin_sync acted on them there).
+                delay = self.joint_delay_ns if side == "physical" else 0
+                self._extend(stream, batch.stamps_ns[finite] - delay, batch.positions[finite])
                 self._last[side] = batch.positions[finite][-1]
             self._reject(stream, len(datas) - int(finite.sum()), "undecodable, unmatched names or NaN/inf")
         for side in ("physical", "virtual"):

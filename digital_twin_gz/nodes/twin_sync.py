@@ -41,6 +41,7 @@ from digital_twin_gz.nodes.common import (
     STATE_QOS,
     TakenMessages,
     declare_clock_jump,
+    declare_joint_delay,
     declare_robot,
     declare_robot_name,
     diagnostic_name,
@@ -74,6 +75,7 @@ class TwinSync(Node):
         self.resync_on_start = bool(self.declare_parameter("resync_on_start", True).value)
         odom_frame = self.declare_parameter("odom_frame", "odom").value
         clock_jump = declare_clock_jump(self)
+        self.joint_delay_ns = declare_joint_delay(self)
         if simulator not in SIMULATORS:
             raise ValueError(f"parameter simulator: '{simulator}' is not one of {SIMULATORS}")
 
@@ -125,12 +127,13 @@ class TwinSync(Node):
                                       throttle_duration_sec=1.0)
             return
         if layout is not None:
-            stamp, stamp_ns = layout.seconds(data), layout.stamp_ns(data)
+            stamp_ns = layout.stamp_ns(data)
             fields = [layout.values(data, field) for field in ("position", "velocity", "effort")]
         else:
-            stamp = convert.to_seconds(msg.header.stamp)
             stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
             fields = [np.asarray(values, dtype=float) for values in (msg.position, msg.velocity, msg.effort)]
+        stamp_ns -= self.joint_delay_ns  # when the sample was measured
+        stamp = stamp_ns * 1e-9
         try:
             command = self.gate.accept(stamp, msg.name, *fields)
         except SampleError as err:

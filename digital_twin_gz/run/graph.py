@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from digital_twin_gz.emulator import load_profile
 from digital_twin_gz.gazebo import SIMULATORS
 from digital_twin_gz.robot import params_file
 
@@ -185,6 +186,9 @@ def twin_nodes(options: TwinOptions) -> list[NodeSpec]:
     # nodes on sim time read /<robot>/clock, never another robot's (rclpy subscribes /clock).
     twin_remap = (*remap, ("/clock", "clock")) if sim_time and options.namespace else remap
     name = {"robot_name": options.robot} if options.robot else {}
+    # A calibrated virtual model's joint delay: twin_sync and gap_monitor take the joint feed as measured earlier.
+    delay = load_profile(options.virtual_profile).measurement.joint_delay_s if options.virtual_profile else 0.0
+    timing = {"joint_delay": delay} if delay else {}
     roles = {"joint_roles": options.joint_roles} if options.joint_roles else {}
     key_links = {"key_links": list(options.key_links)} if options.key_links else {}
     nodes = []
@@ -196,9 +200,10 @@ def twin_nodes(options: TwinOptions) -> list[NodeSpec]:
     record = {"record": options.record_file} if options.record else {}
     nodes += [
         NodeSpec("gap_monitor", {**robot, **name, **label, **roles, **key_links, "simulator": options.simulator,
-                                 "out_dir": str(options.report_dir), **thresholds, **record, **joint_map, **sim_time},
+                                 "out_dir": str(options.report_dir), **thresholds, **record, **joint_map, **sim_time,
+                                 **timing}, twin_remap),
+        NodeSpec("twin_sync", {**robot, **name, "simulator": options.simulator, **joint_map, **sim_time, **timing},
                  twin_remap),
-        NodeSpec("twin_sync", {**robot, **name, "simulator": options.simulator, **joint_map, **sim_time}, twin_remap),
     ]
     if options.physical == "emulator":
         rate = {"rate": options.rate} if options.rate is not None else {}
