@@ -14,7 +14,7 @@ import math
 from datetime import datetime, timezone
 from statistics import median
 
-from digital_twin_gz.gap.html import CSS, ERROR_COLOR, LINK_COLORS, STATUS_COLORS, WARN_COLOR, ticks
+from digital_twin_gz.gap.html import CSS, ERROR_COLOR, LINK_COLORS, STATUS_COLORS, WARN_COLOR, plot_frame, ticks
 
 ROW_COLORS = {"done": STATUS_COLORS["OK"], "failed": ERROR_COLOR, "interrupted": WARN_COLOR}
 LINKED = ("report.html", "calibration.html", "calibration.json")  # what a row links to, the first it has
@@ -124,8 +124,6 @@ def strip_plot(rows: list[dict], key: str, label: str, colors: dict[str, str], w
 def date_plot(rows: list[dict], key: str, label: str, colors: dict[str, str], width: int = 1100,
               height: int = 260) -> str:
     """One metric against the recordings' dates, a line per robot: how its gap drifts over weeks."""
-    left, right, top, bottom = 60, 20, 12, 36
-    w, h = width - left - right, height - top - bottom
     points = {r: sorted((datetime.fromisoformat(row["date"]).timestamp(), row["values"][key]) for row in rows
                         if row["robot"] == r and row["date"] and row["values"].get(key) is not None)
               for r in colors}
@@ -137,28 +135,10 @@ def date_plot(rows: list[dict], key: str, label: str, colors: dict[str, str], wi
         t0, t1 = t0 - 3600, t1 + 3600
     high = max([v for _, v in every] + [1e-9])
     yticks = ticks(0.0, high * 1.05)
-    ymax = max(yticks[-1], high * 1.05)
     day = 86400.0
-    xticks = [t0 + d * day for d in ticks(0.0, (t1 - t0) / day, 6)]
-
-    def x(t: float) -> float:
-        return left + (t - t0) / (t1 - t0) * w
-
-    def y(v: float) -> float:
-        return top + h - v / ymax * h
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img">',
-             f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="#fafafa" stroke="#bbb"/>']
-    for v in yticks:
-        parts.append(f'<line x1="{left}" x2="{left + w}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e4e4e4"/>'
-                     f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
-    for t in xticks:
-        parts.append(f'<text x="{x(t):.1f}" y="{top + h + 16}" text-anchor="middle">'
-                     f'{_esc(_date_label(t, t1 - t0))}</text>')
-    parts.append(f'<text x="{left + w / 2}" y="{height - 4}" text-anchor="middle">recording date (UTC)</text>'
-                 f'<text x="14" y="{top + h / 2}" transform="rotate(-90 14 {top + h / 2})" '
-                 f'text-anchor="middle">{_esc(label)}</text>')
+    xticks = [(t0 + d * day, _date_label(t0 + d * day, t1 - t0)) for d in ticks(0.0, (t1 - t0) / day, 6)]
+    parts, x, y = plot_frame(width, height, (t0, t1), max(yticks[-1], high * 1.05), xticks, yticks,
+                             "recording date (UTC)", label)
     for robot, series in points.items():
         if len(series) > 1:
             line = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in series)

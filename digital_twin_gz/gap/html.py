@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -74,36 +74,48 @@ def _envelope(t: np.ndarray, y: np.ndarray, columns: int) -> tuple[np.ndarray, n
     return t[keep], y[keep]
 
 
-def line_plot(t: np.ndarray, lines: list[tuple[str, str, np.ndarray]], ylabel: str,
-              levels: Sequence[tuple[str, str, float]] = (), width: int = 960, height: int = 260) -> str:
-    """An SVG plot of ``lines`` (label, colour, values) over ``t`` seconds, with dashed
-    horizontal ``levels`` (label, colour, value)."""
+def plot_frame(width: int, height: int, x_range: tuple[float, float], y_max: float,
+               x_ticks: Sequence[tuple[float, str]], y_ticks: Sequence[float], x_label: str,
+               y_label: str) -> tuple[list[str], Callable, Callable]:
+    """The opening of an SVG plot (background, grid, tick labels, axis labels) and the maps from
+    data to pixels: x over ``x_range``, y from 0 to ``y_max``."""
     left, right, top, bottom = 60, 12, 12, 36
     w, h = width - left - right, height - top - bottom
-    finite = [y[np.isfinite(y)] for _, _, y in lines]
-    high = max([float(v.max()) for v in finite if len(v)] + [v for _, _, v in levels] + [1e-9])
-    yticks = ticks(0.0, high * 1.05)
-    ymax = max(yticks[-1], high * 1.05)
-    t0, t1 = (float(t[0]), float(t[-1])) if len(t) and t[-1] > t[0] else (0.0, 1.0)
-    xticks = ticks(t0, t1, 8)
+    t0, t1 = x_range
 
     def x(v):
         return left + (np.asarray(v) - t0) / (t1 - t0) * w
 
     def y(v):
-        return top + h - np.asarray(v) / ymax * h
+        return top + h - np.asarray(v) / y_max * h
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img">',
              f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="#fafafa" stroke="#bbb"/>']
-    for v in yticks:
+    for v in y_ticks:
         parts.append(f'<line x1="{left}" x2="{left + w}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e4e4e4"/>'
                      f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
-    for v in xticks:
-        parts.append(f'<text x="{x(v):.1f}" y="{top + h + 16}" text-anchor="middle">{v:g}</text>')
-    parts.append(f'<text x="{left + w / 2}" y="{height - 4}" text-anchor="middle">time (s)</text>'
+    for v, text in x_ticks:
+        parts.append(f'<text x="{x(v):.1f}" y="{top + h + 16}" text-anchor="middle">{escape(text)}</text>')
+    parts.append(f'<text x="{left + w / 2}" y="{height - 4}" text-anchor="middle">{escape(x_label)}</text>'
                  f'<text x="14" y="{top + h / 2}" transform="rotate(-90 14 {top + h / 2})" '
-                 f'text-anchor="middle">{escape(ylabel)}</text>')
+                 f'text-anchor="middle">{escape(y_label)}</text>')
+    return parts, x, y
+
+
+def line_plot(t: np.ndarray, lines: list[tuple[str, str, np.ndarray]], ylabel: str,
+              levels: Sequence[tuple[str, str, float]] = (), width: int = 960, height: int = 260) -> str:
+    """An SVG plot of ``lines`` (label, colour, values) over ``t`` seconds, with dashed
+    horizontal ``levels`` (label, colour, value)."""
+    left, top = 60, 12
+    w = width - left - 12
+    finite = [y[np.isfinite(y)] for _, _, y in lines]
+    high = max([float(v.max()) for v in finite if len(v)] + [v for _, _, v in levels] + [1e-9])
+    yticks = ticks(0.0, high * 1.05)
+    ymax = max(yticks[-1], high * 1.05)
+    t0, t1 = (float(t[0]), float(t[-1])) if len(t) and t[-1] > t[0] else (0.0, 1.0)
+    parts, x, y = plot_frame(width, height, (t0, t1), ymax, [(v, f"{v:g}") for v in ticks(t0, t1, 8)], yticks,
+                             "time (s)", ylabel)
     for label, color, value in levels:
         if value <= ymax:
             parts.append(f'<line x1="{left}" x2="{left + w}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="{color}" '
