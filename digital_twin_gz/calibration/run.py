@@ -57,14 +57,16 @@ class Calibration:
         monitor = monitor_settings()
         self.key_links = tuple(key_links) or monitor.key_links or tuple(gap.key_links(description, roles))
         self.missing = None if key_links or monitor.key_links else gap.missing_key_links(description, roles)
+        # Compared in the fit: the key links, or for a robot without any, its base.
+        compared = self.key_links or (description.root_link,)
         try:
-            built = build_model(description, world, self.key_links, joint_sensors=True)
+            built = build_model(description, world, compared, joint_sensors=True)
         except ValueError as err:  # an unknown key link
             raise CalibrationError(str(err)) from err
         self.parts = BodyParts.of(description, roles)
         self.parameters = resolve(names or settings.params, settings, built, self.parts)
         self.train, self.cut_s = training_part(recording, self.holdout, monitor.max_gap)
-        self.shooting = Shooting(PhysicalSignals.of(self.train, description), description, built, self.key_links,
+        self.shooting = Shooting(PhysicalSignals.of(self.train, description), description, built, compared,
                                  sole_links(description, roles), settings.shooting, self.threads)
         if not len(self.shooting.starts):
             raise CalibrationError(f"{recording.source}: the training part ({self.cut_s:.2f} s) holds no "
