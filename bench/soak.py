@@ -3,10 +3,11 @@
 Runs ``digital-twin-gz demo`` (500 Hz, the default profile and motion) for ``--minutes`` and, every
 ``--interval`` seconds, records each of its processes' resident memory (RSS) and CPU share, and
 from gap_monitor's latest checkpoint (report.json, every 5 s) what that interval added: the share
-of virtual samples paired, the base position RMS gap over the interval (from the running sums of
-squares the report's RMS and sample counts give) and the measurement's lag behind the physical
-clock. At the end: RSS growth after the warm-up (``--warmup`` minutes: gap_monitor's bounded logs
-fill in the first ~7 minutes at 500 Hz, gap.log), the lag's and the gap's trend. Nothing here is
+of virtual samples paired, the base position and orientation and the joints' RMS gap over the
+interval (from the running sums of squares the report's RMS and sample counts give) and the
+measurement's lag behind the physical clock. At the end: RSS growth after the warm-up (``--warmup``
+minutes: gap_monitor's bounded logs fill in the first ~7 minutes at 500 Hz, gap.log), the lag's and
+the gaps' trends. Nothing here is
 timed against a limit; the figures are for the README.
 
 Usage: .venv/bin/python bench/soak.py [--minutes 60] [--interval 60] [--profile default] [--separate-processes]
@@ -66,20 +67,32 @@ def _report(out: Path) -> dict | None:
         return None
 
 
-def _interval(before: dict | None, after: dict) -> dict:
-    """What one interval added to the cumulative checkpoint: paired share, base RMS, last lag."""
-    def cumulative(report: dict | None) -> tuple[int, int, float]:
-        if report is None:
-            return 0, 0, 0.0
-        samples, rms = report["samples"], report["base_position_error_m"]["rms"] or 0.0
-        return samples["paired"], samples["virtual_joints"], samples["paired"] * rms ** 2
+# Per-interval RMS of: the base position (mm) and orientation (mrad), which accumulate the two robots'
+# different foot slip (the reality gap drifting), and the joints (mrad), which do not: a twin whose own
+# measurement degrades would show in all of them.
+RMS_METRICS = {"base_rms_mm": ("base_position_error_m", 1e3),
+               "orientation_rms_mrad": ("base_orientation_error_rad", 1e3),
+               "joint_rms_mrad": ("per_joint_position_error_rad", 1e3)}
 
-    p0, v0, s0 = cumulative(before)
-    p1, v1, s1 = cumulative(after)
-    lag = (after["transport"]["lag_s"] or {}).get("last")
-    return {"paired_pct": 100.0 * (p1 - p0) / max(v1 - v0, 1),
-            "base_rms_mm": 1e3 * float(np.sqrt(max(s1 - s0, 0.0) / max(p1 - p0, 1))),
-            "lag_s": lag, "paired": p1 - p0}
+
+def _mean_square(report: dict, key: str) -> float:
+    value = report[key]
+    if key == "per_joint_position_error_rad":  # the mean over joints of each one's mean square
+        squares = [(s["rms"] or 0.0) ** 2 for s in value.values()]
+        return float(np.mean(squares)) if squares else 0.0
+    return (value["rms"] or 0.0) ** 2
+
+
+def _interval(before: dict | None, after: dict) -> dict:
+    """What one interval added to the cumulative checkpoint: paired share, RMS gaps, last lag."""
+    p0, v0 = (before["samples"]["paired"], before["samples"]["virtual_joints"]) if before else (0, 0)
+    p1, v1 = after["samples"]["paired"], after["samples"]["virtual_joints"]
+    row = {"paired_pct": 100.0 * (p1 - p0) / max(v1 - v0, 1), "paired": p1 - p0,
+           "lag_s": (after["transport"]["lag_s"] or {}).get("last")}
+    for name, (key, scale) in RMS_METRICS.items():
+        added = p1 * _mean_square(after, key) - (p0 * _mean_square(before, key) if before else 0.0)
+        row[name] = scale * float(np.sqrt(max(added, 0.0) / max(p1 - p0, 1)))
+    return row
 
 
 def _slope(values: list[float], minutes: list[float]) -> float | None:
@@ -134,7 +147,8 @@ def main() -> None:
                 console.print(f"[{row['minute']:6.1f} min] RSS " + ", ".join(
                     f"{n} {v:.0f} MB" for n, v in row["rss_mb"].items()) + "; CPU " + ", ".join(
                     f"{n} {v:.0f} %" for n, v in row["cpu_pct"].items())
-                    + (f"; paired {row['paired_pct']:.2f} %, base RMS {row['base_rms_mm']:.2f} mm, lag "
+                    + (f"; paired {row['paired_pct']:.2f} %, base RMS {row['base_rms_mm']:.2f} mm, "
+                       f"{row['orientation_rms_mrad']:.2f} mrad, joints {row['joint_rms_mrad']:.3f} mrad, lag "
                        f"{row['lag_s'] if row['lag_s'] is None else round(row['lag_s'], 3)} s"
                        if "paired_pct" in row else "; no checkpoint yet"))
             demo.wait()
@@ -175,7 +189,7 @@ def _summarise(rows: list[dict], warmup: float) -> dict:
     return {"rss_growth_pct_after_warmup": growth, "warmup_min": first["minute"],
             "rss_mb_last": last["rss_mb"],
             "lag_s_per_min": _slope([r.get("lag_s") for r in rows], minutes),
-            "base_rms_mm_per_min": _slope([r.get("base_rms_mm") for r in rows], minutes),
+            **{f"{name}_per_min": _slope([r.get(name) for r in rows], minutes) for name in RMS_METRICS},
             "paired_pct_min": min(r.get("paired_pct", 100.0) for r in rows)}
 
 
