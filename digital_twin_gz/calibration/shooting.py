@@ -24,7 +24,7 @@ friction, armature and mass show first, as the torque the PD must add), in mrad 
 ``joint_lever_m`` mm each, against the recorded base pose and the smoothed joints (the ones the
 segment is driven with: encoder noise in the driving targets goes through the PD, and a fit tunes
 friction and damping to damp it; with the raw joints compared, 0.5 mrad of encoder noise pulled
-friction, damping and the delay 50-70 % off, bench_calibrate's notes). Each channel alone leaves
+friction, damping and the delay 50-70 % off, README: "Calibration"). Each channel alone leaves
 a few percent of bias in some parameters that the other does not; weighted by the measured noise
 instead, the less noisy channel dominated and so did its bias (README: "Calibration").
 """

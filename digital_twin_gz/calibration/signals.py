@@ -70,8 +70,7 @@ class PhysicalSignals:
     def smoothed(self, window_s: float) -> PhysicalSignals:
         """Joint samples and base poses through a cubic Savitzky-Golay filter ``window_s`` long:
         encoder noise in a target the model is driven with moves the model (the noise passes
-        through its PD), and a fit would tune the physics to damp it, where the same noise in a
-        compared value averages out; what the filter takes away is the noise's measure."""
+        through its PD), and a fit would tune friction and damping to damp it."""
         def smooth(times: np.ndarray, values: np.ndarray) -> np.ndarray:
             window = int(round(window_s / np.median(np.diff(times)))) | 1
             return savgol_filter(values, window, 3, axis=0) if 5 <= window <= len(times) else values

@@ -2,10 +2,10 @@
 
 A segment rolled out from the measured base pose inherits that sample's error, and a mocap
 sample is off by millimetres, which the soft contact turns into a bounce and a fit turns into
-wrong friction and damping: with the default profile's mocap noise (2 mm, 3 mrad), estimates off
-by tens of percent (bench: ``bench/bench_calibrate.py``). A foot on the ground barely moves, and
-the joint encoders between it and the base are precise. So, as a legged robot's state estimator
-does: the pose of each foot in the world is averaged over ``window`` seconds around the instant
+wrong foot friction: with the default profile's mocap noise (2 mm, 3 mrad), 80 % too high
+(README: "Calibration"). A foot on the ground barely moves, and the joint encoders between it
+and the base are precise. So, as a legged robot's state estimator does: the pose of each foot in
+the world is averaged over ``STANCE_WINDOW_S`` each side of the instant
 (mocap pose through the leg's kinematics: the noise averages out), the feet within
 ``STANCE_HEIGHT_M`` of the lowest are the ones stood on, and the base is placed from them
 through the joints at every instant of the window; a quadratic through the placements within
