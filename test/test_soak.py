@@ -15,7 +15,8 @@ pytestmark = pytest.mark.ros
 
 
 def test_a_two_minute_soak_runs_to_the_end_and_reports_each_interval(domain):
-    result = subprocess.run([sys.executable, str(REPO / "bench" / "soak.py"), "--minutes", "2", "--interval", "30"],
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "soak.py"), "--minutes", "2", "--interval", "30",
+                             "--warmup", "0.5"],
                             capture_output=True, text=True, timeout=600, env={**os.environ, **domain.env})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     last = json.loads(result.stdout.strip().splitlines()[-1])
