@@ -30,6 +30,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from digital_twin_gz.cli.common import stop_as_ctrl_c
+
 BIN = Path(sys.executable).parent
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -113,6 +115,7 @@ def main() -> None:
     parser.add_argument("--separate-processes", action="store_true", help="one process per node")
     parser.add_argument("--out", type=Path, help="the demo's --out (default: a temporary directory)")
     args = parser.parse_args()
+    stop_as_ctrl_c(signal.SIGTERM)  # started in the background (nohup ... &), it is stopped by kill
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
         out = args.out or Path(scratch) / "out"
@@ -152,10 +155,12 @@ def main() -> None:
                        f"{row['lag_s'] if row['lag_s'] is None else round(row['lag_s'], 3)} s"
                        if "paired_pct" in row else "; no checkpoint yet"))
             demo.wait()
+        except KeyboardInterrupt:
+            console.print("interrupted: stopping the demo; the summary covers the intervals so far")
         finally:
             if demo.poll() is None:
                 os.killpg(demo.pid, signal.SIGINT)
-                demo.wait(60)
+                demo.wait(300)  # the final report of a long run, pictures and all
             log.close()
         final = _report(out)
         ended = (Path(scratch) / "demo.log").read_text(errors="replace")

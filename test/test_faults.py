@@ -81,6 +81,25 @@ def test_a_demo_killed_as_a_whole_leaves_its_report_and_no_node_behind(tmp_path)
 
 
 @pytest.mark.ros
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_demo_started_in_the_background_stops_on_a_signal_as_on_ctrl_c(tmp_path, stop):
+    """`nohup digital-twin-gz demo &` starts it with SIGINT ignored; `kill` and `docker stop` send
+    SIGTERM. Either way it stops its nodes in order and writes the final report, pictures and all."""
+    out = tmp_path / "stopped"
+    demo = subprocess.Popen([str(BIN / "digital-twin-gz"), "demo", "--duration", "120", "--profile", "nominal",
+                             "--motion", "stand", "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    checkpoint = _wait_for_checkpoint(out, demo)
+    demo.send_signal(stop)
+    output = demo.communicate(timeout=120)[0]
+    assert demo.returncode == 0 and "interrupted: stopping the twin" in output, output
+    report = json.loads((out / "report.json").read_text())
+    assert report["partial"] is False and report["samples"]["paired"] >= checkpoint["samples"]["paired"]
+    assert "pictures left out" not in (out / "report.html").read_text()
+
+
+@pytest.mark.ros
 def test_a_killed_monitor_leaves_a_complete_checkpoint_and_a_recording_that_replays(tmp_path):
     out, recording = tmp_path / "monitor", tmp_path / "run.mcap"
     demo = _start_demo(out, "--record", str(recording))

@@ -316,3 +316,19 @@ def test_the_log_of_a_long_run_stays_bounded_and_its_statistics_exact(descriptio
     window = log.window(0.5)
     assert window.times[0] >= times[-1] - 0.5 - 1e-9 and len(window) == 126  # from the recent samples
     assert len(log.window(10.0)) == 251  # recent_s: 1 s kept, however often the window was asked for
+
+
+def test_a_series_log_keeps_exact_moments_and_a_bounded_subsample():
+    """gap_monitor's lag over a long run: mean, RMS, max and last exact, p95 from at most ``capacity``
+    values, as the report's ``transport.lag_s`` gives them."""
+    values = np.random.default_rng(8).gamma(2.0, 0.005, 50_000)
+    log = gap.SeriesLog(capacity=2000)
+    assert np.isnan(log.stats()["p95"]) and len(log) == 0
+    for value in values:
+        log.append(float(value))
+    stats = log.stats()
+    assert len(log) == 50_000 and log.last == values[-1] and len(log._subsample.rows) <= 2000
+    assert stats["mean"] == pytest.approx(values.mean(), rel=1e-9)
+    assert stats["rms"] == pytest.approx(np.sqrt(np.mean(values ** 2)), rel=1e-9)
+    assert stats["max"] == values.max()
+    assert stats["p95"] == pytest.approx(np.percentile(values, 95), rel=0.03)

@@ -1,8 +1,9 @@
 """What the commands share: option declarations, parsing of NAME=VALUE pairs, loading the robot,
-and one way to print an error and exit."""
+one way to print an error and exit, and one way to be stopped."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
@@ -46,6 +47,19 @@ def fail(message: object, code: int, cause: BaseException | None = None) -> NoRe
     """Print ``error: message`` and exit with ``code`` (1: the input cannot be used, 2: bad options)."""
     console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code) from cause
+
+
+def stop_as_ctrl_c(*signums: int) -> None:
+    """SIGINT and ``signums`` raise KeyboardInterrupt, so the command stops as Ctrl-C stops it: also
+    when it was started in the background (which starts it with SIGINT ignored) and when it is
+    stopped by ``kill``, ``docker stop`` or systemd (SIGTERM)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in signums:
+        signal.signal(signum, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def parse_pairs(values: list[str] | None, separator: str, option: str) -> dict[str, str]:

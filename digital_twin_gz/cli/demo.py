@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -21,6 +22,7 @@ from digital_twin_gz.cli.common import (
     load_virtual_profile,
     parse_packages,
     parse_xacro_args,
+    stop_as_ctrl_c,
 )
 
 # Robots one demo runs at most: each robot is ~0.75-1.2 cores (README, "Measured here").
@@ -80,7 +82,8 @@ def demo(
     (embedded_sim), twin_sync and gap_monitor (the last three in one process, or one each with
     --separate-processes) on a private ROS 2 domain with localhost discovery, shows the gap
     live, stops them with Ctrl-C after --duration seconds, prints the summary table and leaves
-    report.json and report.html in --out. With --robots N, N robots and their twins side by
+    report.json and report.html in --out. Ctrl-C or SIGTERM before then stops it the same way,
+    with the report of the span run. With --robots N, N robots and their twins side by
     side on that domain, each in its namespace, each measured against its own streams.
     Exits 1 with the reason if a node died or no sample was paired, 2 on bad options.
     """
@@ -111,6 +114,7 @@ def demo(
                 console.print(note, highlight=False)
     except OSError as err:
         fail(f"--out {out}{f' or --record {record}' if record else ''} cannot be written: {err}", 2, err)
+    stop_as_ctrl_c(signal.SIGTERM)
     try:
         run_demo(options, duration, console)
     except DemoError as err:

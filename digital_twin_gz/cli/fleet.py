@@ -33,6 +33,7 @@ from digital_twin_gz.cli.common import (
     load_robot,
     load_virtual_profile,
     parse_xacro_args,
+    stop_as_ctrl_c,
 )
 
 if TYPE_CHECKING:
@@ -151,10 +152,6 @@ def fleet_calibrate(
     _run(job, recordings, out, address, cpus, calibrate_recording, threads)
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM and SIGHUP end the fleet as Ctrl-C does: what finished is kept
-
-
 def _run(job: ReplayJob | CalibrationJob, arguments: list[str], out: Path, address: str | None, cpus: int | None,
          task: Callable, task_cpus: int) -> None:
     """Find the recordings, start or join Ray, run one task per recording with a progress bar, write
@@ -197,8 +194,7 @@ def _run(job: ReplayJob | CalibrationJob, arguments: list[str], out: Path, addre
             if task_cpus > info.node_cpus:
                 fail(f"--workers {task_cpus}: each recording's task needs that many CPUs on one node; the largest "
                      f"node has {info.node_cpus:g}", 2)
-            for signum in (signal.SIGTERM, signal.SIGHUP):
-                signal.signal(signum, _interrupt)
+            stop_as_ctrl_c(signal.SIGTERM, signal.SIGHUP)  # what finished is kept
             results = FleetResults(job, recordings, out, info)
             try:
                 _progress(session, task, recordings, job, task_cpus, results)

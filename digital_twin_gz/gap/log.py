@@ -36,48 +36,73 @@ class _Snapshot:
 
 
 def _concat(parts: list):
-    """Rows of (nested) dataclass ``parts`` concatenated field by field."""
+    """Rows of arrays or (nested) dataclasses of arrays ``parts`` concatenated field by field."""
     first = parts[0]
-    return type(first)(*(_concat([getattr(p, f) for p in parts]) if is_dataclass(getattr(first, f))
-                         else np.concatenate([getattr(p, f) for p in parts]) for f in first.__dataclass_fields__))
+    if not is_dataclass(first):
+        return np.concatenate(parts)
+    return type(first)(*(_concat([getattr(p, f) for p in parts]) for f in first.__dataclass_fields__))
 
 
 def _rows(part, keep):
-    """The rows ``keep`` (indices, mask or slice) of a (nested) dataclass of arrays."""
-    return type(part)(*(_rows(v, keep) if is_dataclass(v := getattr(part, f)) else v[keep]
-                        for f in part.__dataclass_fields__))
+    """The rows ``keep`` (indices, mask or slice) of an array or a (nested) dataclass of arrays."""
+    if not is_dataclass(part):
+        return part[keep]
+    return type(part)(*(_rows(getattr(part, f), keep) for f in part.__dataclass_fields__))
+
+
+def _leaves(part) -> list[np.ndarray]:
+    """The arrays of an array or a (nested) dataclass of arrays, in field order."""
+    if not is_dataclass(part):
+        return [part]
+    return [leaf for f in part.__dataclass_fields__ for leaf in _leaves(getattr(part, f))]
 
 
 class _Subsample:
-    """Every ``stride``-th row of a stream of dataclass rows, at most ``capacity`` of them."""
+    """Every ``stride``-th row of a stream of rows (arrays or dataclasses of them), at most ``capacity``.
+
+    The rows live in arrays of ``capacity`` rows allocated at the first row and halved in place
+    when full: a run's memory neither grows nor churns (a subsample merged anew at every report
+    left the allocator's heap growing by megabytes a minute in the live twin)."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity, self.stride = capacity, 1
-        self._parts: list = []
+        self._store = None
         self._rows = self._seen = 0
 
     def extend(self, part) -> None:
-        n = len(part)
-        keep = np.flatnonzero((self._seen + np.arange(n)) % self.stride == 0)
-        self._seen += n
-        if len(keep):
-            self._parts.append(_rows(part, keep))
-            self._rows += len(keep)
-        while self._rows > self.capacity:
-            merged = self.rows
-            every_other = np.arange(0, len(merged), 2)
-            # The rows kept were those at multiples of the stride: every other one is on the new grid.
-            self._parts, self._rows, self.stride = [_rows(merged, every_other)], len(every_other), 2 * self.stride
+        first = self._seen
+        keep = np.flatnonzero((first + np.arange(len(part))) % self.stride == 0)
+        self._seen += len(part)
+        if self._store is None and len(keep):
+            self._store = _rebuild(part, iter([np.empty((self.capacity, *a.shape[1:]), a.dtype)
+                                               for a in _leaves(part)]))
+        while len(keep):
+            if self._rows == self.capacity:
+                # The rows kept are those at multiples of the stride: every other one is on the new grid.
+                for stored in _leaves(self._store):
+                    stored[: (self._rows + 1) // 2] = stored[: self._rows: 2]
+                self._rows, self.stride = (self._rows + 1) // 2, 2 * self.stride
+                keep = keep[(first + keep) % self.stride == 0]
+                continue
+            take, keep = keep[: self.capacity - self._rows], keep[self.capacity - self._rows:]
+            for stored, new in zip(_leaves(self._store), _leaves(part)):
+                stored[self._rows: self._rows + len(take)] = new[take]
+            self._rows += len(take)
 
     def __bool__(self) -> bool:
-        return bool(self._parts)
+        return self._rows > 0
 
     @property
     def rows(self):
-        """The rows kept (call only when there are some)."""
-        merged = _concat(self._parts)
-        self._parts = [merged]
-        return merged
+        """The rows kept (call only when there are some): views, valid until the next ``extend``."""
+        return _rows(self._store, slice(0, self._rows))
+
+
+def _rebuild(like, arrays):
+    """``like``'s (nested) dataclass structure around the next arrays of ``arrays``."""
+    if not is_dataclass(like):
+        return next(arrays)
+    return type(like)(*(_rebuild(getattr(like, f), arrays) for f in like.__dataclass_fields__))
 
 
 class GapLog:
@@ -143,7 +168,8 @@ class GapLog:
 
     @property
     def samples(self) -> GapSamples:
-        """A uniform subsample of the run (all of it while it fits ``capacity``)."""
+        """A uniform subsample of the run (all of it while it fits ``capacity``): views, valid until the
+        next ``extend``."""
         return self._subsample.rows if self._subsample else self._empty(0)
 
     @property
@@ -189,6 +215,32 @@ class GapLog:
 def _num(value) -> float | None:
     value = float(value)
     return value if np.isfinite(value) else None
+
+
+class SeriesLog:
+    """A scalar series of a run (gap_monitor's lag behind the physical clock) in bounded memory: exact
+    count, mean, RMS and max, the 95th percentile over a uniform subsample, the last value."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._subsample = _Subsample(capacity)
+        self.count, self._sum, self._squares, self._max = 0, 0.0, 0.0, -np.inf
+        self.last = np.nan
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, value: float) -> None:
+        self.count += 1
+        self._sum, self._squares, self._max = self._sum + value, self._squares + value * value, max(self._max, value)
+        self.last = value
+        self._subsample.extend(np.array([value]))
+
+    def stats(self) -> dict[str, float]:
+        """mean, rms, p95 and max (NaN before the first value)."""
+        if not self.count:
+            return dict.fromkeys(STAT_NAMES, np.nan)
+        return {"mean": self._sum / self.count, "rms": float(np.sqrt(self._squares / self.count)),
+                "p95": float(np.percentile(self._subsample.rows, 95)), "max": self._max}
 
 
 class SnapshotLog:

@@ -108,7 +108,7 @@ class GapMonitor(Node):
         self.streams = {stream: TakenMessages(self, msg_type, topic, STATE_QOS) for stream, topic, msg_type in (
             ("physical_joints", PHYSICAL_JOINT_STATES, JointState), ("physical_base", PHYSICAL_ODOM, Odometry),
             ("virtual_joints", topics.joint_states, JointState), ("virtual_base", topics.odom, Odometry))}
-        self.lags: list[float] = []
+        self.lags = gap.SeriesLog()
         self.rejected = dict.fromkeys(Pairing.STREAMS, 0)
         self.create_timer(1.0 / rate, self.on_measure)
         self.recorder = None
@@ -230,15 +230,14 @@ class GapMonitor(Node):
         """How the measurement kept up: lag behind the physical clock, samples rejected, missing
         (holes in the stamps) and unpaired; report.json's ``transport``."""
         counts = self.tracker.pairing.counts
-        lags = np.array(self.lags)
-        return {"lag_s": {**{k: float(v) for k, v in gap.stats(lags).items()}, "last": float(lags[-1])}
-                if len(lags) else None,
+        return {"lag_s": {**{k: float(v) for k, v in self.lags.stats().items()}, "last": float(self.lags.last)}
+                if len(self.lags) else None,
                 "rejected": dict(self.rejected), "missing": dict(counts.missing), "unpaired": counts.unpaired,
                 "paired": counts.paired}
 
     def _transport_values(self) -> dict[str, str]:
         counts = self.tracker.pairing.counts
-        lag = f"{self.lags[-1]:.3f}" if self.lags else "n/a"
+        lag = f"{self.lags.last:.3f}" if len(self.lags) else "n/a"
         return {"paired": str(counts.paired), "unpaired": str(counts.unpaired), "lag_s": lag,
                 "missing_physical": str(counts.missing["physical_joints"]),
                 "missing_virtual": str(counts.missing["virtual_joints"]),
