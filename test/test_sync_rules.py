@@ -100,6 +100,26 @@ def test_stale_watch():
         StaleWatch(0.0)
 
 
+def test_a_simulator_is_silent_only_while_the_physical_feed_runs():
+    """A simulator steps on the commands the physical feed drives: its silence counts from the later
+    of its last state and the feed's (re)start, so a new session's first commands may take their
+    time (a busy machine) without the simulator being taken for dead."""
+    physical, virtual = StaleWatch(0.5), StaleWatch(0.5)
+    for t in np.arange(0.0, 2.0, 0.002):
+        physical.feed(t)
+        virtual.feed(t)
+    assert not virtual.silent_while(physical, 2.3)  # both stopped (the robot restarts): neither is silent
+    assert physical.stale(2.6) and not virtual.silent_while(physical, 2.6)
+    physical.feed(5.0)  # the robot is back; the simulator answers 0.4 s later
+    assert physical.since == 5.0 and not virtual.silent_while(physical, 5.39)
+    virtual.feed(5.4)
+    for t in np.arange(5.0, 6.0, 0.002):
+        physical.feed(t)
+    assert physical.since == 5.0 and not virtual.silent_while(physical, 5.85)
+    assert virtual.silent_while(physical, 6.0)  # the feed ran on; nothing from the simulator for 0.6 s
+    assert not StaleWatch(0.5).silent_while(physical, 6.0)  # never heard: not silent (still starting)
+
+
 def test_profiles_load_and_bad_ones_name_file_and_field(tmp_path):
     assert load_profile("nominal").physics.mass_scale == 1.0
     default = load_profile("default")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -21,6 +22,7 @@ from digital_twin_gz.cli.common import (
     fail,
     load_robot,
     parse_xacro_args,
+    stop_as_ctrl_c,
 )
 
 if TYPE_CHECKING:
@@ -96,8 +98,8 @@ def calibrate(
     Writes into --out: calibrated.yaml (a profile: `replay`/`demo --virtual-profile`,
     embedded_sim's physics_profile parameter), calibrated.urdf (the fitted physics written
     into the description, for Gazebo), calibration.json and calibration.html (values,
-    intervals, correlations, gaps with plots). Ctrl-C stops the fit and saves the best
-    values so far. Exits 1 if the recording cannot be used, 2 on bad options, 130 when
+    intervals, correlations, gaps with plots). Ctrl-C (or SIGTERM) stops the fit and saves
+    the best values so far. Exits 1 if the recording cannot be used, 2 on bad options, 130 when
     interrupted.
     """
     from digital_twin_gz.recording import RecordingError, read_physical
@@ -131,6 +133,7 @@ def _run(calibration: Calibration, out: Path) -> None:
 
     from digital_twin_gz.calibration import print_summary
 
+    stop_as_ctrl_c(signal.SIGTERM)
     if calibration.missing:
         console.print(f"[yellow]key links:[/] {calibration.missing}; without any, the joints and the base are fitted",
                       highlight=False, soft_wrap=True)

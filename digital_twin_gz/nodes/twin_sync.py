@@ -215,8 +215,7 @@ class TwinSync(Node):
         simulator that fell silent while the physical feed went on is resynced when it is back."""
         data = self.virtual_odom.take()
         if data is None:
-            live = not self.watch.stale(now) and self.watch.last is not None and not self.paused
-            if live and self.virtual_watch.stale(now) and not self.simulator_silent:
+            if not self.paused and self.virtual_watch.silent_while(self.watch, now) and not self.simulator_silent:
                 self.simulator_silent = True
                 self.get_logger().error(f"no virtual state on {self.virtual_odom.topic} for "
                                         f"{self.virtual_watch.age(now):.2f} s while the physical feed goes on: is the "

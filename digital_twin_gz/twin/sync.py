@@ -298,8 +298,11 @@ class StaleWatch:
             raise ValueError(f"stale timeout must be positive, got {timeout}")
         self.timeout = timeout
         self.last: float | None = None
+        self.since: float | None = None  # the start of the feed's current unbroken run
 
     def feed(self, now: float) -> None:
+        if self.last is None or now - self.last > self.timeout:
+            self.since = now
         self.last = now
 
     def age(self, now: float) -> float | None:
@@ -308,3 +311,13 @@ class StaleWatch:
 
     def stale(self, now: float) -> bool:
         return self.last is not None and now - self.last > self.timeout
+
+    def silent_while(self, feed: StaleWatch, now: float) -> bool:
+        """Whether this feed, once heard, has been quiet for longer than its timeout during ``feed``'s
+        current unbroken run. A simulator steps on the commands the physical feed drives, so it is not
+        silent for the time before that feed (re)started: counted from the last sample alone, a
+        simulator slow to answer the first commands of a new session on a busy machine was taken
+        for one that had died."""
+        if self.last is None or feed.last is None or feed.stale(now):
+            return False
+        return now - max(self.last, feed.since) > self.timeout
