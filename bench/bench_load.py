@@ -18,11 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
+from conditions import stress_ng, under
 from rich.console import Console
 
 from digital_twin_gz.nodes.common import CPU_LOG
@@ -61,27 +60,17 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of each demo")
     parser.add_argument("--repeat", type=int, default=1, help="alternating rounds of both conditions")
     args = parser.parse_args()
-    stress = shutil.which("stress-ng")
-    if stress is None:
-        raise SystemExit("stress-ng is not installed: apt-get install stress-ng (bash .ci/setup --test does)")
+    stress_ng()
     console = Console(stderr=True, quiet=True)
     results: dict[str, list[dict]] = {f"{c}, {layout}": [] for c in CONDITIONS for layout in LAYOUTS}
     with tempfile.TemporaryDirectory(prefix="bench_load-") as scratch:
         for round_ in range(args.repeat):
             for condition in CONDITIONS:
-                hog = None
-                if condition != "idle":
-                    hog = subprocess.Popen([stress, "--cpu", "2", "--timeout", f"{int(args.duration * 20)}s"],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                try:
+                with under(condition, args.duration * 20):
                     for layout in LAYOUTS:
                         out = Path(scratch) / f"{round_}-{condition.split()[0]}-{layout.split()[0]}"
                         results[f"{condition}, {layout}"].append(
                             _demo(out, args.duration, layout == "one process", console))
-                finally:
-                    if hog is not None:
-                        hog.terminate()
-                        hog.wait()
     print(f"{'condition, layout':<32} {'paired %':>8} {'rms mm':>7} {'lag p95 s':>9} {'missing p/v':>11}  "
           "CPU us/sample")
     for condition, runs in results.items():

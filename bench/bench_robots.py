@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
+from conditions import stress_ng, under
 from rich.console import Console
 
 from digital_twin_gz.nodes.common import CPU_LOG
@@ -69,27 +68,18 @@ def main() -> None:
     counts = [int(n) for n in args.robots.split(",")]
     rates = [float(r) for r in args.rates.split(",")]
     conditions = args.conditions.split(",")
-    stress = shutil.which("stress-ng")
-    if any(c != "idle" for c in conditions) and stress is None:
-        raise SystemExit("stress-ng is not installed: apt-get install stress-ng (bash .ci/setup --test does)")
+    if any(c != "idle" for c in conditions):
+        stress_ng()
     console = Console(stderr=True, quiet=True)
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_robots-") as scratch:
         for condition in conditions:
-            hog = None
-            if condition != "idle":
-                hog = subprocess.Popen([stress, "--cpu", "1", "--timeout", f"{int(args.duration * 40)}s"],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
+            with under(condition, args.duration * 40):
                 for rate in rates:
                     for robots in counts:
                         out = Path(scratch) / f"{condition.split()[0]}-{robots}-{rate:g}"
                         results[f"{condition}, {robots} x {rate:g} Hz"] = _demo(out, robots, rate, args.duration,
                                                                                 console)
-            finally:
-                if hog is not None:
-                    hog.terminate()
-                    hog.wait()
     print(f"{'condition, robots x rate':<34} {'robot':>9} {'paired %':>8} {'rms mm':>7} {'lag p95':>7} "
           f"{'lag end':>7} {'s/s':>5} {'missing p/v':>11}  CPU us/sample")
     for key, robots in results.items():
