@@ -43,11 +43,16 @@ def _concat(parts: list):
     return type(first)(*(_concat([getattr(p, f) for p in parts]) for f in first.__dataclass_fields__))
 
 
+def _map(function, part):
+    """``function`` of each array of an array or a (nested) dataclass of arrays, in its structure."""
+    if not is_dataclass(part):
+        return function(part)
+    return type(part)(*(_map(function, getattr(part, f)) for f in part.__dataclass_fields__))
+
+
 def _rows(part, keep):
     """The rows ``keep`` (indices, mask or slice) of an array or a (nested) dataclass of arrays."""
-    if not is_dataclass(part):
-        return part[keep]
-    return type(part)(*(_rows(getattr(part, f), keep) for f in part.__dataclass_fields__))
+    return _map(lambda array: array[keep], part)
 
 
 def _leaves(part) -> list[np.ndarray]:
@@ -74,8 +79,7 @@ class _Subsample:
         keep = np.flatnonzero((first + np.arange(len(part))) % self.stride == 0)
         self._seen += len(part)
         if self._store is None and len(keep):
-            self._store = _rebuild(part, iter([np.empty((self.capacity, *a.shape[1:]), a.dtype)
-                                               for a in _leaves(part)]))
+            self._store = _map(lambda a: np.empty((self.capacity, *a.shape[1:]), a.dtype), part)
         while len(keep):
             if self._rows == self.capacity:
                 # The rows kept are those at multiples of the stride: every other one is on the new grid.
@@ -96,13 +100,6 @@ class _Subsample:
     def rows(self):
         """The rows kept (call only when there are some): views, valid until the next ``extend``."""
         return _rows(self._store, slice(0, self._rows))
-
-
-def _rebuild(like, arrays):
-    """``like``'s (nested) dataclass structure around the next arrays of ``arrays``."""
-    if not is_dataclass(like):
-        return next(arrays)
-    return type(like)(*(_rebuild(getattr(like, f), arrays) for f in like.__dataclass_fields__))
 
 
 class GapLog:
