@@ -19,6 +19,7 @@ from digital_twin_gz.emulator import (
 from digital_twin_gz.gazebo import GazeboControl, SimControlError
 from digital_twin_gz.robot import BodyParts, load_roles
 from digital_twin_gz.sim import Simulator
+from digital_twin_gz.teleop import joint_speeds
 from digital_twin_gz.twin import JointMap, JointMapError, ResyncWatch, SampleError, SampleGate, StaleWatch
 
 
@@ -240,6 +241,35 @@ def test_commands_take_joints_over_and_hold_them_when_they_stop(description):
     assert state.joint_positions[elbow] == pytest.approx(-1.2, abs=0.05)
     others = np.arange(len(description.joint_names)) != elbow
     assert np.allclose(state.joint_positions[others], robot.motion.positions(5.0)[others], atol=0.05)
+
+
+@pytest.mark.parametrize("profile", ["nominal", "default"])
+@pytest.mark.parametrize("joint", ["l_shoulder_roll", "r_elbow_pitch"])
+def test_commands_that_stop_mid_motion_are_held_within_100_ms(description, profile, joint):
+    """The mirror sends every joint at 50 Hz, one of them moving at teleop's speed, and stops (teleop
+    killed): within 0.1 s of the last command that joint is within 5 mrad of it and stays there,
+    gravity and all, and the robot stands still (the controller's soft gains alone left the
+    shoulder 0.06 rad under it, still moving a second on)."""
+    roles = load_roles(description)
+    robot = PhysicalRobot(description, Simulator(description).world, load_profile(profile),
+                          Motion("stand", description, roles), roles)
+    j, step = description.index(joint), 0.02
+    command = robot.sim.state().joint_positions
+    room_up = description.upper[j] - command[j] > command[j] - description.lower[j]
+    speed = joint_speeds(description, 0.25)[j] * (1 if room_up else -1)
+    for k in range(1, 16):
+        command[j] += speed * step
+        robot.command(np.arange(len(command)), command)
+        robot.advance(k * step)
+    stopped = robot.sim.time
+    assert abs(robot.sim.state().joint_positions[j] - command[j]) > 0.01  # on its way when the commands stop
+    errors = []
+    while robot.sim.time < stopped + 1.0:
+        robot.advance(robot.sim.time + 0.002)
+        errors.append((robot.sim.time - stopped, robot.sim.state().joint_positions - command))
+    late = [t for t, error in errors if abs(error[j]) > 0.005]
+    assert max(late, default=0.0) < 0.1, f"{joint} outside 5 mrad of its last command {max(late):.3f} s after it"
+    assert np.abs(errors[-1][1]).max() < 0.05 and robot.sim.state().base_position[2] > 0.85  # standing as sent
 
 
 def test_a_command_is_obeyed_only_while_fresh():

@@ -262,6 +262,8 @@ def test_mirror_drives_the_physical_robot_within_limits_and_stops_on_the_gap(twi
     teleop.keys(*["Right"] * 5)  # past the upper limit
     teleop.wait_for(probe, f"held at a limit: {joint}")
     upper = description.upper[j]
+    probe.wait_for(lambda: commands[-1].points[0].positions[j] == upper, timeout=10,
+                   what="the mirrored commands to reach the limit")
     probe.wait_for(lambda: abs(_position(physical, joint) - upper) < 0.1, timeout=10,
                    what="the physical arm at its limit")
     assert max(m.position[j] for m in physical) <= upper + 0.02
@@ -346,9 +348,9 @@ def test_a_teleop_killed_while_mirroring_leaves_the_physical_robot_holding(twin,
     settled = stamps[stamps > killed][np.flatnonzero(np.abs(positions[stamps > killed] - held[-1]) > 0.005)]
     print(f"held {held[-1] - last:+.4f} rad from the last command, within 5 mrad of it "
           f"{(settled.max() if len(settled) else killed) - killed:.3f} s after the kill")
-    # Held where it was sent, less what gravity takes from a position controller without feed-forward,
-    # and not back to its own motion (standing, the arm down).
-    assert np.ptp(held) < 0.01 and abs(held.mean() - last) < 0.1 and held.min() > default + 0.4
+    # Held where it was sent (its servo compensates gravity), not back to its own motion (standing,
+    # the arm down). How soon is physics, tested without ROS (test_sync_rules); this is the wire.
+    assert np.ptp(held) < 0.005 and abs(held.mean() - last) < 0.005 and held.min() > default + 0.4
 
 
 def test_teleop_explains_its_keys_and_needs_a_terminal():

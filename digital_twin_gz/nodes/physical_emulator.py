@@ -22,7 +22,14 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from digital_twin_gz.emulator import Measurement, Motion, PhysicalRobot, command_refusal, load_profile
+from digital_twin_gz.emulator import (
+    COMMAND_BANDWIDTH_HZ,
+    Measurement,
+    Motion,
+    PhysicalRobot,
+    command_refusal,
+    load_profile,
+)
 from digital_twin_gz.nodes import convert
 from digital_twin_gz.nodes.common import (
     PHYSICAL_COMMANDS,
@@ -49,6 +56,7 @@ class PhysicalEmulator(Node):
         role_map = self.declare_parameter("joint_roles", "").value
         rate = float(self.declare_parameter("rate", 500.0).value)
         self.command_max_age = float(self.declare_parameter("command_max_age", 0.1).value)
+        command_servo = float(self.declare_parameter("command_servo_hz", COMMAND_BANDWIDTH_HZ).value)
         self.odom_frame = self.declare_parameter("odom_frame", "odom").value
         self.start_after = int(self.declare_parameter("start_after_subscribers", 0).value)
         self.clock = self.declare_parameter("clock", "ros").value
@@ -62,7 +70,7 @@ class PhysicalEmulator(Node):
 
         roles = load_roles(description, Path(role_map) if role_map else None)
         self.robot = PhysicalRobot(description, world, profile, Motion(motion_name, description, roles), roles,
-                                   position)
+                                   position, command_servo)
         self.names = description.joint_names
         self.joint_index = {name: k for k, name in enumerate(self.names)}
         self.base_frame = description.root_link
