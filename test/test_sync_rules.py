@@ -244,7 +244,7 @@ def test_commands_take_joints_over_and_hold_them_when_they_stop(description):
 
 
 @pytest.mark.parametrize("profile", ["nominal", "default"])
-@pytest.mark.parametrize("joint", ["l_shoulder_roll", "r_elbow_pitch"])
+@pytest.mark.parametrize("joint", ["l_shoulder_roll", "r_elbow_pitch", "l_wrist_yaw"])
 def test_commands_that_stop_mid_motion_are_held_within_100_ms(description, profile, joint):
     """The mirror sends every joint at 50 Hz, one of them moving at teleop's speed, and stops (teleop
     killed): within 0.1 s of the last command that joint is within 5 mrad of it and stays there,

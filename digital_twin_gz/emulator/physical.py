@@ -105,6 +105,8 @@ def command_refusal(stamp: float, now: float, max_age: float) -> str | None:
 
 # Hz: bandwidth of the servo that holds commanded arm joints (see PhysicalRobot)
 COMMAND_BANDWIDTH_HZ = 20.0
+# rad of position error over which the servo's dry-friction compensation ramps up (tanh)
+FRICTION_BAND_RAD = 0.002
 
 
 class PhysicalRobot:
@@ -114,15 +116,15 @@ class PhysicalRobot:
     command interface, and hold them at the last command when the commands stop (a sender that
     died leaves the robot standing where it was sent, not resuming what it did before). As a
     real robot's arm servos hold a commanded pose, the commanded arm joints get, on top of the
-    trajectory controller, gravity compensation (the model's bias forces, which hold what hangs
-    from a supported pelvis) and a PD through the arms' block of the joint-space inertia
-    (computed torque: each joint critically damped at ``command_bandwidth_hz``). The controller
-    alone (soft gains, no feed-forward) left a shoulder stopped mid-motion at teleop's speed
-    0.06 rad under its last command, still moving a second later; with the servo at 20 Hz the
-    shoulders and elbows are within 5 mrad of it in 0.02-0.07 s (test_sync_rules). The legs and
-    torso keep the controller alone: a stance leg carries the body above it, which neither the
-    bias forces nor its inertia know, and servoing the waist and neck too (on their own
-    diagonal, or with the arms in one block) set the upper body oscillating.
+    trajectory controller, what the robot's own model says they need (gravity and Coriolis, joint
+    damping, dry friction) and a PD through the arms' block of the joint-space inertia (computed
+    torque: each joint critically damped at ``command_bandwidth_hz``). The controller alone (soft
+    gains, no feed-forward) left a shoulder stopped mid-motion at teleop's speed 0.06 rad under
+    its last command, still moving a second later; with the servo at 20 Hz every arm joint is
+    within 5 mrad of it 0.012-0.076 s after it, with either profile (``bench/bench_hold.py``,
+    test_sync_rules). The legs and torso keep the controller alone: a stance leg carries the body
+    above it, which neither the bias forces nor its inertia know, and servoing the waist and neck
+    too (on their own diagonal, or with the arms in one block) set the upper body oscillating.
 
     A measured effort is the mean actuator torque since the measurement before, as a motor
     driver's averaged current reads: the controller's torque changes from one physics step to
@@ -201,10 +203,13 @@ class PhysicalRobot:
         model, data, dofs = self.sim.model, self.sim.data, self.sim.built.dof_index[commanded]
         mujoco.mj_fullM(model, data, self._inertia)
         inertia = self._inertia[np.ix_(dofs, dofs)]
-        positions = data.qpos[self.sim.built.qpos_index[commanded]]
+        error = targets[commanded] - data.qpos[self.sim.built.qpos_index[commanded]]
+        # The robot's own model: gravity and Coriolis (bias), joint damping (passive) and dry
+        # friction (its frictionloss, smoothed over FRICTION_BAND_RAD of error), cancelled.
+        feed_forward = (data.qfrc_bias[dofs] - data.qfrc_passive[dofs]
+                        + model.dof_frictionloss[dofs] * np.tanh(error / FRICTION_BAND_RAD))
         efforts = np.zeros(len(self._all))
-        efforts[commanded] = data.qfrc_bias[dofs] + inertia @ (self._omega ** 2 * (targets[commanded] - positions)
-                                                               - 2 * self._omega * data.qvel[dofs])
+        efforts[commanded] = feed_forward + inertia @ (self._omega ** 2 * error - 2 * self._omega * data.qvel[dofs])
         return efforts
 
     def measure(self, origin: float = 0.0) -> Measurement:
