@@ -159,7 +159,8 @@ class PhysicalRobot:
         self._command = np.full(len(self._all), np.nan)
         self._omega = 2 * np.pi * command_bandwidth_hz
         self._servoed = np.array([group == "arms" for group in joint_groups(description, roles)])
-        self._inertia = np.zeros((self.sim.model.nv, self.sim.model.nv))
+        self._acceleration = np.zeros(self.sim.model.nv)  # the servo's, in generalized coordinates
+        self._force = np.zeros(self.sim.model.nv)
         self._ticks = 0  # control periods run so far
         self._torque = np.zeros(len(self._all))
         self._torque_steps = 0
@@ -195,21 +196,23 @@ class PhysicalRobot:
                 self._torque_steps += 1
 
     def _servo_efforts(self, targets: np.ndarray) -> np.ndarray | None:
-        """The commanded arm joints' servo torques (gravity compensation and PD, zero elsewhere) for
-        the state the last physics step left, None before any command to an arm joint."""
+        """The commanded arm joints' servo torques (feed-forward and PD, zero elsewhere) for the
+        state the last physics step left, None before any command to an arm joint."""
         commanded = ~np.isnan(self._command) & self._servoed
         if not commanded.any():
             return None
         model, data, dofs = self.sim.model, self.sim.data, self.sim.built.dof_index[commanded]
-        mujoco.mj_fullM(model, data, self._inertia)
-        inertia = self._inertia[np.ix_(dofs, dofs)]
         error = targets[commanded] - data.qpos[self.sim.built.qpos_index[commanded]]
         # The robot's own model: gravity and Coriolis (bias), joint damping (passive) and dry
         # friction (its frictionloss, smoothed over FRICTION_BAND_RAD of error), cancelled.
         feed_forward = (data.qfrc_bias[dofs] - data.qfrc_passive[dofs]
                         + model.dof_frictionloss[dofs] * np.tanh(error / FRICTION_BAND_RAD))
+        # The PD's acceleration through the arms' block of the joint-space inertia (zero elsewhere).
+        self._acceleration[:] = 0.0
+        self._acceleration[dofs] = self._omega ** 2 * error - 2 * self._omega * data.qvel[dofs]
+        mujoco.mj_mulM(model, data, self._force, self._acceleration)
         efforts = np.zeros(len(self._all))
-        efforts[commanded] = feed_forward + inertia @ (self._omega ** 2 * error - 2 * self._omega * data.qvel[dofs])
+        efforts[commanded] = feed_forward + self._force[dofs]
         return efforts
 
     def measure(self, origin: float = 0.0) -> Measurement:
