@@ -115,16 +115,21 @@ class PhysicalRobot:
     Joint commands (``command``) take over the joints they name, as a real robot obeys its
     command interface, and hold them at the last command when the commands stop (a sender that
     died leaves the robot standing where it was sent, not resuming what it did before). As a
-    real robot's arm servos hold a commanded pose, the commanded arm joints get, on top of the
-    trajectory controller, what the robot's own model says they need (gravity and Coriolis, joint
-    damping, dry friction) and a PD through the arms' block of the joint-space inertia (computed
-    torque: each joint critically damped at ``command_bandwidth_hz``). The controller alone (soft
-    gains, no feed-forward) left a shoulder stopped mid-motion at teleop's speed 0.06 rad under
-    its last command, still moving a second later; with the servo at 20 Hz every arm joint is
-    within 5 mrad of it 0.012-0.076 s after it, with either profile (``bench/bench_hold.py``,
-    test_sync_rules). The legs and torso keep the controller alone: a stance leg carries the body
-    above it, which neither the bias forces nor its inertia know, and servoing the waist and neck
-    too (on their own diagonal, or with the arms in one block) set the upper body oscillating.
+    real robot's arm servos hold a commanded pose, a commanded arm joint leaves the trajectory
+    controller for a servo computed every physics step: what the robot's own model says the arms
+    need (gravity and Coriolis, joint damping, dry friction) plus a PD through the arms' block of
+    the inertia that the Euler step applies a force through (``M + dt D``: the damping is
+    implicit), which makes each joint critically damped at ``command_bandwidth_hz`` whatever the
+    description's gains. The controller alone (soft gains, no feed-forward) left a shoulder stopped
+    mid-motion at teleop's speed 0.06 rad under its last command, still moving a second later;
+    with the servo at 20 Hz every arm joint is within 5 mrad of it 0.004-0.040 s after it, on our
+    humanoid and on JVRC-1, with either profile (``bench/bench_hold.py``, test_sync_rules). Two
+    servos measured before this one failed on a robot that was not ours: one computed once per
+    2 ms control period and added to the controller's PD set JVRC-1's shoulder and elbow into a
+    limit cycle at the control rate, and one per step that ignored the implicit damping ran our
+    wrist (0.3 g m^2, damping 1) into its effort limit. The legs and torso keep the controller: a
+    stance leg carries the body above it, which neither the bias forces nor its inertia know, and
+    servoing the waist and neck too set the upper body oscillating.
 
     A measured effort is the mean actuator torque since the measurement before, as a motor
     driver's averaged current reads: the controller's torque changes from one physics step to
@@ -158,7 +163,10 @@ class PhysicalRobot:
         self._all = np.arange(len(description.joint_names))
         self._command = np.full(len(self._all), np.nan)
         self._omega = 2 * np.pi * command_bandwidth_hz
-        self._servoed = np.array([group == "arms" for group in joint_groups(description, roles)])
+        self._servoed = np.array([group == "arms" and description.joints[name].mimic is None
+                                  for name, group in zip(description.joint_names, joint_groups(description, roles),
+                                                         strict=True)])
+        self._moves_with = _moves_with(description, self._servoed)
         self._acceleration = np.zeros(self.sim.model.nv)  # the servo's, in generalized coordinates
         self._force = np.zeros(self.sim.model.nv)
         self._ticks = 0  # control periods run so far
@@ -169,6 +177,7 @@ class PhysicalRobot:
         """Position targets for some joints, from now on (clamped to the joint limits)."""
         lower, upper = self.description.lower[joint_index], self.description.upper[joint_index]
         self._command[joint_index] = np.clip(positions, lower, upper)
+        self._take_over(np.asarray(joint_index)[self._servoed[joint_index]])
 
     def targets(self, t: float) -> np.ndarray:
         targets = self.motion.positions(t)
@@ -186,34 +195,45 @@ class PhysicalRobot:
             self._ticks += 1
             ahead = self._ticks * self.CONTROL_PERIOD
             targets = self.targets(ahead)
-            efforts = self._servo_efforts(targets)
-            self.sim.follow(Trajectory(self._all, np.array([self.CONTROL_PERIOD]), targets[None, :],
-                                       efforts=None if efforts is None else efforts[None, :]))
+            self.sim.follow(Trajectory(self._all, np.array([self.CONTROL_PERIOD]), targets[None, :]))
             dofs = self.sim.built.dof_index
             for _ in range(int(self.sim.steps_until(np.array([ahead]))[0])):
+                efforts = self._servo_efforts(targets)
+                if efforts is not None:
+                    self.sim.hold(self._all, targets, efforts=efforts)
                 self.sim.step()
                 self._torque += self.sim.data.qfrc_actuator[dofs]
                 self._torque_steps += 1
 
     def _servo_efforts(self, targets: np.ndarray) -> np.ndarray | None:
-        """The commanded arm joints' servo torques (feed-forward and PD, zero elsewhere) for the
-        state the last physics step left, None before any command to an arm joint."""
+        """The commanded arm joints' servo torques (zero elsewhere) for the physics step about to
+        be taken, None before any command to an arm joint."""
         commanded = ~np.isnan(self._command) & self._servoed
         if not commanded.any():
             return None
-        model, data, dofs = self.sim.model, self.sim.data, self.sim.built.dof_index[commanded]
+        model, data, dofs = self.sim.model, self.sim.data, self.sim.built.dof_index
+        moves = self._moves_with[:, commanded]
         error = targets[commanded] - data.qpos[self.sim.built.qpos_index[commanded]]
+        # The PD's acceleration, zero off the commanded joints and their mimic joints, through M + dt D.
+        self._acceleration[:] = 0.0
+        self._acceleration[dofs] = moves @ (self._omega ** 2 * error - 2 * self._omega * data.qvel[dofs[commanded]])
+        mujoco.mj_mulM(model, data, self._force, self._acceleration)
+        self._force += model.opt.timestep * model.dof_damping * self._acceleration
         # The robot's own model: gravity and Coriolis (bias), joint damping (passive) and dry
         # friction (its frictionloss, smoothed over FRICTION_BAND_RAD of error), cancelled.
-        feed_forward = (data.qfrc_bias[dofs] - data.qfrc_passive[dofs]
-                        + model.dof_frictionloss[dofs] * np.tanh(error / FRICTION_BAND_RAD))
-        # The PD's acceleration through the arms' block of the joint-space inertia (zero elsewhere).
-        self._acceleration[:] = 0.0
-        self._acceleration[dofs] = self._omega ** 2 * error - 2 * self._omega * data.qvel[dofs]
-        mujoco.mj_mulM(model, data, self._force, self._acceleration)
+        load = (data.qfrc_bias[dofs] - data.qfrc_passive[dofs]
+                + model.dof_frictionloss[dofs] * np.tanh(moves @ error / FRICTION_BAND_RAD))
         efforts = np.zeros(len(self._all))
-        efforts[commanded] = feed_forward + self._force[dofs]
+        efforts[commanded] = moves.T @ (load + self._force[dofs])
         return efforts
+
+    def _take_over(self, joints: np.ndarray) -> None:
+        """Switch the trajectory controller's position and velocity PIDs off for ``joints`` (arm
+        joints just commanded) and their mimic joints, leaving their effort actuators to the servo."""
+        moving = np.flatnonzero(self._moves_with[:, joints].any(axis=1))
+        actuators = self.sim.built.actuators[:2, moving].ravel()
+        self.sim.model.actuator_gainprm[actuators, 0] = 0.0
+        self.sim.model.actuator_biasprm[actuators, :3] = 0.0
 
     def measure(self, origin: float = 0.0) -> Measurement:
         """The sensors' view of the robot now, stamped ``origin + time``."""
@@ -223,3 +243,16 @@ class PhysicalRobot:
             self._torque[:] = 0.0
             self._torque_steps = 0
         return self.sensors.measure(origin + self.sim.time, state)
+
+
+def _moves_with(description: RobotDescription, servoed: np.ndarray) -> np.ndarray:
+    """(n, n) in the joint order: column j of a servoed joint is how far each joint moves when j
+    moves by one, 1 for itself and the multiplier for each joint that mimics it (the servo drives
+    a leader with the inertia and loads of its followers: JVRC-1's thumb carries five fingers)."""
+    moves = np.diag(servoed.astype(float))
+    for name in description.mimic_joints:
+        mimic = description.joints[name].mimic
+        leader = description.index(mimic.joint)
+        if servoed[leader]:
+            moves[description.index(name), leader] = mimic.multiplier
+    return moves
