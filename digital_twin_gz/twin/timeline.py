@@ -173,6 +173,7 @@ class Pairing:
         self._offsets = [0.0]  # run time = stamp + the offset of its session
         self._starts = [-np.inf]  # run time at which each session starts
         self._firsts = [-np.inf]  # the first physical stamp of each session
+        self._lasts = [-np.inf]  # the last physical stamp of each session so far
 
     def add(self, stream: str, t: float, values: np.ndarray) -> bool:
         """Add a sample to a stream; False if it is out of order (it is counted and dropped)."""
@@ -202,20 +203,26 @@ class Pairing:
         kept = np.concatenate([*kept, np.zeros(len(times) - end, dtype=bool)])
         if not virtual:
             self._last_stamp[stream] = float(times[-1])
+            self._lasts[self._session[stream]] = max(self._lasts[self._session[stream]], float(times[-1]))
         elif kept.any():
             self._last_stamp[stream] = float(times[kept][-1])
         return kept
 
     def _enterable(self, stream: str, times: np.ndarray, breaks: list[int]) -> tuple[list[int], int]:
-        """A virtual stream's jumps that enter a session the physical streams began (near its first
-        physical stamp), and where its samples end for now. The simulator's clock follows the
-        physical one: a jump of its own that stays behind the physical stamps is a hole (a simulator
-        that was down, one running behind); one past them is ahead of the physical side's jump, and
-        its samples are dropped (counted out of order) until that jump is seen, then entered. (One
-        back before the physical side's is dropped as out of order in the session it leaves.)"""
+        """A virtual stream's jumps that enter a session the physical streams began (to a stamp within
+        that session's physical stamps so far, give or take ``clock_jump``: the simulator follows the
+        samples twin_sync forwards, and twin_sync can hear a restarted robot seconds after gap_monitor
+        did, discovery running per pair of processes), and where its samples end for now. The
+        simulator's clock follows the physical one: a jump of its own that stays behind the physical
+        stamps is a hole (a simulator that was down, one running behind); one past them is ahead of
+        the physical side's jump, and its samples are dropped (counted out of order) until that jump
+        is seen, then entered. (One back before the physical side's is dropped as out of order in
+        the session it leaves.)"""
         entered, session = [], self._session[stream]
         for a in breaks:
-            if session + 1 < len(self._offsets) and abs(times[a] - self._firsts[session + 1]) <= self.clock_jump:
+            following = session + 1
+            if (following < len(self._offsets) and self._firsts[following] - self.clock_jump <= times[a]
+                    <= self._lasts[following] + self.clock_jump):
                 entered.append(a)
                 session += 1
             elif times[a] > self._last_stamp["physical_joints"] + self.clock_jump:
@@ -229,6 +236,7 @@ class Pairing:
             self._offsets.append(start - first)
             self._starts.append(start)
             self._firsts.append(first)
+            self._lasts.append(first)
             self.counts.sessions += 1
         self._event("clock_jump", self._starts[session], stream=stream, from_stamp_s=last, to_stamp_s=first,
                     session=session + 1)
