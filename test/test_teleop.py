@@ -253,8 +253,10 @@ def test_mirror_drives_the_physical_robot_within_limits_and_stops_on_the_gap(twi
     probe.spin_for(0.5)
     assert commands == [] and abs(_position(physical, joint) - default) < 0.05  # mirroring is off
 
+    # Mirroring is refused until teleop has heard a gap reading and the physical robot (its
+    # discovery can take seconds on a busy machine); the screen says when it is ready.
+    teleop.wait_for(probe, "mirror: OFF (ready)", timeout=60)
     at_engage = np.array(physical[-1].position)
-    teleop.wait_for(probe, "gap: 0.010 m")  # mirroring is refused until teleop has heard a gap reading
     teleop.keys("m")
     teleop.wait_for(probe, "mirror: ON")
     # The mirror sends teleop's goal; the physical arm's servo holds it (the virtual arm, on the
@@ -331,7 +333,7 @@ def test_a_teleop_killed_while_mirroring_leaves_the_physical_robot_holding(twin,
     joint = "l_shoulder_roll"
     j, default = description.index(joint), description.default_positions[description.index(joint)]
     _select(teleop, probe, tabs=3, downs=2, joint=joint)
-    teleop.wait_for(probe, "gap: 0.010 m")
+    teleop.wait_for(probe, "mirror: OFF (ready)", timeout=60)
     teleop.keys("m")
     teleop.wait_for(probe, "mirror: ON")
     teleop.keys("Right", "Right", "Right", "Right")  # 2 rad at teleop's speed: about a second of motion

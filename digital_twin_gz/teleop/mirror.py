@@ -110,7 +110,7 @@ class MirrorGate:
 
     def engage(self, now: float) -> bool:
         """Start mirroring if nothing stands against it; otherwise say why in ``reason``."""
-        problem = self._problem(now)
+        problem = self.problem(now)
         if problem is not None:
             self.reason = f"refused: {problem}"
             return False
@@ -124,7 +124,7 @@ class MirrorGate:
     def allows(self, now: float) -> bool:
         """Whether a command may be sent now; stops mirroring if a feed went quiet."""
         if self.engaged:
-            problem = self._problem(now)
+            problem = self.problem(now)
             if problem is not None:
                 self._stop(problem)
         return self.engaged
@@ -132,7 +132,8 @@ class MirrorGate:
     def _stop(self, problem: str) -> None:
         self.engaged, self.reason = False, f"stopped: {problem}"
 
-    def _problem(self, now: float) -> str | None:
+    def problem(self, now: float) -> str | None:
+        """What stands against mirroring now, or None."""
         if self.gap is None:
             return "no gap reading yet (is gap_monitor running?)"
         if now - self._gap_time > self.gap_timeout:

@@ -249,4 +249,8 @@ class TeleopNode(Node):
             return "disabled (--mirror)"
         if self.gate.engaged:
             return f"ON ({self.mirrored} sent)"
-        return "OFF" if self.gate.reason == "off" else self.gate.reason
+        state = "OFF" if self.gate.reason == "off" else self.gate.reason
+        problem = self.gate.problem(time.monotonic())
+        if problem is None:
+            return f"{state} (ready)"
+        return f"OFF (not ready: {problem})" if state == "OFF" else f"{state} (not ready)"
