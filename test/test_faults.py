@@ -100,6 +100,27 @@ def test_a_demo_started_in_the_background_stops_on_a_signal_as_on_ctrl_c(tmp_pat
 
 
 @pytest.mark.ros
+def test_a_signal_while_the_demo_starts_stops_its_nodes_in_order(tmp_path):
+    """SIGTERM while the demo still waits to hear the physical robot (on a busy machine the twin can
+    be measuring by then): the nodes stop upstream first, none is aborted for draining a stream
+    that is still coming, and gap_monitor writes its final report. (The demo once stopped them all
+    at once with 10 s each: twin_container, draining the emulator's 500 Hz, was aborted.)"""
+    out = tmp_path / "starting"
+    demo = _start_demo(out)
+    deadline = time.monotonic() + 120
+    while not any(Path(argv[1]).name == "physical_emulator" for argv in children(demo.pid).values()):
+        assert demo.poll() is None and time.monotonic() < deadline, demo.communicate()[0]
+        time.sleep(0.05)
+    demo.send_signal(signal.SIGTERM)
+    output = demo.communicate(timeout=180)[0]
+    assert "interrupted: stopping the twin" in output, output
+    assert demo.returncode == 0 or "paired no sample" in output, output  # stopped before a sample was paired
+    for log in (out / "logs").glob("*.log"):
+        assert "Fatal Python error" not in log.read_text(), log
+    assert json.loads((out / "report.json").read_text())["partial"] is False
+
+
+@pytest.mark.ros
 def test_a_killed_monitor_leaves_a_complete_checkpoint_and_a_recording_that_replays(tmp_path):
     out, recording = tmp_path / "monitor", tmp_path / "run.mcap"
     demo = _start_demo(out, "--record", str(recording))

@@ -11,6 +11,7 @@ writes its robot's report, and one summary table per robot is printed.
 from __future__ import annotations
 
 import json
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,6 +30,9 @@ STARTUP_TIMEOUT = 60.0
 # Shutdown along the data flow: the physical robot, twin_sync, the simulator, then gap_monitor.
 STOP_ORDER = ("physical_emulator", "twin_sync", "embedded_sim", "gap_monitor", CONTAINER)
 SHUTDOWN_TIMEOUT = 60.0
+# Exit codes of a node that stopped as asked: its own clean exit, or dying of the Ctrl-C itself when
+# it came before the node had set up its handler (still importing: nothing measured yet).
+STOPPED_CLEANLY = (0, -signal.SIGINT)
 
 
 class DemoError(RuntimeError):
@@ -176,6 +180,34 @@ def _wait_until(listener: _Listener, condition: Callable[[], bool], processes: l
         listener.spin(0.2)
 
 
+def _run(listener: _Listener, namespaces: list[str], duration: float, running: Callable[[], list[NodeProcess]],
+         console: Console) -> None:
+    """The twin for ``duration`` s with a progress bar; DemoError when a node dies."""
+    columns = (TextColumn("{task.description}"), BarColumn(bar_width=20), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("twin running", total=duration)
+        start = time.monotonic()
+        while (elapsed := time.monotonic() - start) < duration:
+            if _died(running()):
+                raise DemoError(_reason(_died(running())[0]))
+            listener.spin(0.25)
+            progress.update(task, completed=elapsed, description=listener.line(namespaces))
+
+
+def _stop(processes: list[NodeProcess], timeout: float,
+          say: Callable[[str], object] = lambda _: None) -> dict[NodeProcess, int]:
+    """Stop the running ``processes`` upstream first (every robot's physical robot, then every
+    twin_sync, ...): each node takes what is queued for it before it exits, so a twin that runs
+    behind on a busy machine finishes its backlog instead of dropping it, and none drains a stream
+    that is still coming. Returns their exit codes."""
+    codes = {}
+    for process in sorted(processes, key=lambda p: STOP_ORDER.index(p.name)):
+        if process.alive():
+            say(f"stopping {process.name} (it takes what is queued first) ...")
+        codes[process] = process.stop(timeout=timeout)
+    return codes
+
+
 def _robot_processes(options: TwinOptions) -> tuple[list[tuple[NodeSpec, Path]], Path]:
     """One robot's processes as (spec, params file) and its log directory (``report_dir/logs``)."""
     log_dir = options.report_dir / "logs"
@@ -214,40 +246,27 @@ def run_demo(robots: list[TwinOptions], duration: float, console: Console) -> De
         for namespace, (plan, robot_logs) in plans.items():
             processes[namespace] += [NodeProcess(spec, domain, params, log_dir=robot_logs) for spec, params in plan
                                      if spec.name != "physical_emulator"]
-        with console.status("starting the simulator, twin_sync and gap_monitor ..."):
-            _wait_until(listener, lambda: listener.ready(namespaces), running(), STARTUP_TIMEOUT, log_dir,
-                        "the twin's nodes")
-        for namespace, (plan, robot_logs) in plans.items():
-            processes[namespace] += [NodeProcess(spec, domain, params, log_dir=robot_logs) for spec, params in plan
-                                     if spec.name == "physical_emulator"]
-        with console.status("starting the physical robot ..."):
-            # --duration counts from the physical robot's first sample, not from its process start
-            # (seconds of import and model building on a busy machine).
-            _wait_until(listener, lambda: listener.physical_up(namespaces), running(), STARTUP_TIMEOUT, log_dir,
-                        "the physical robot")
+        try:
+            with console.status("starting the simulator, twin_sync and gap_monitor ..."):
+                _wait_until(listener, lambda: listener.ready(namespaces), running(), STARTUP_TIMEOUT, log_dir,
+                            "the twin's nodes")
+            for namespace, (plan, robot_logs) in plans.items():
+                processes[namespace] += [NodeProcess(spec, domain, params, log_dir=robot_logs)
+                                         for spec, params in plan if spec.name == "physical_emulator"]
+            with console.status("starting the physical robot ..."):
+                # --duration counts from the physical robot's first sample, not from its process start
+                # (seconds of import and model building on a busy machine).
+                _wait_until(listener, lambda: listener.physical_up(namespaces), running(), STARTUP_TIMEOUT,
+                            log_dir, "the physical robot")
+            _run(listener, namespaces, duration, running, console)
+        except KeyboardInterrupt:
+            # At any moment once a node runs (a busy machine can be measuring before this process
+            # has heard the physical robot), so the nodes stop in order and the report is written.
+            console.print("interrupted: stopping the twin and writing the report")
 
-        columns = (TextColumn("{task.description}"), BarColumn(bar_width=20), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task("twin running", total=duration)
-            start = time.monotonic()
-            try:
-                while (elapsed := time.monotonic() - start) < duration:
-                    if _died(running()):
-                        raise DemoError(_reason(_died(running())[0]))
-                    listener.spin(0.25)
-                    progress.update(task, completed=elapsed, description=listener.line(namespaces))
-            except KeyboardInterrupt:
-                console.print("interrupted: stopping the twin and writing the report")
-
-        codes = {}
         with console.status("stopping the nodes along the data flow; gap_monitor writes the report ...") as status:
-            # Upstream first (every robot's physical robot, then every twin_sync, ...): each node takes
-            # what is queued for it before it exits, so a twin that runs behind on a busy machine
-            # finishes its backlog instead of dropping it.
-            for process in sorted(running(), key=lambda p: STOP_ORDER.index(p.name)):
-                status.update(f"stopping {process.name} (it takes what is queued first) ...")
-                codes[process] = process.stop(timeout=SHUTDOWN_TIMEOUT)
-        failed = [p for p in running() if codes[p] != 0]
+            codes = _stop(running(), SHUTDOWN_TIMEOUT, status.update)
+        failed = [p for p in running() if codes[p] not in STOPPED_CLEANLY]
         if failed:
             raise DemoError(_reason(failed[0]))
         results = [_result(o, processes[o.namespace], console) for o in robots]
@@ -256,8 +275,7 @@ def run_demo(robots: list[TwinOptions], duration: float, console: Console) -> De
                 console.print(f"recording: {o.record_file}", highlight=False)
         return DemoResult(results, domain.id)
     finally:
-        for process in running():
-            process.stop(timeout=10.0)
+        _stop(running(), SHUTDOWN_TIMEOUT)
         if listener is not None:
             listener.close()
         domain.release()
