@@ -17,7 +17,7 @@ from digital_twin_gz.recording import BaseSamples, JointSamples, PhysicalRecordi
 from digital_twin_gz.replay import read_ahead, replay, start_pose
 from digital_twin_gz.robot import BodyParts, load_world
 from digital_twin_gz.sim import Simulator
-from digital_twin_gz.twin import StartWindow, pose_at_start
+from digital_twin_gz.twin import LiveStart, StartWindow, pose_at_start, start_base_pose
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +166,33 @@ def test_the_twin_starts_at_a_fit_through_the_start_window_not_at_one_noisy_samp
     fed = [window.add(t, p, q) for t, p, q in zip(stamps[2:], recording.base.positions[2:],
                                                      recording.base.orientations[2:])]
     assert all(pose is None for pose in fed[:10]) and fed[10] is not None and all(p is None for p in fed[11:])
+
+
+def test_the_live_twin_decides_its_start_pose_as_replay_does(description):
+    """twin_sync holds its commands back until LiveStart decides: with the poses as they come (some
+    before the first joint sample, a NaN among them), undecided until the window is covered, then
+    exactly the pose a replay of the same recording starts from."""
+    recording, _, _ = standing(description, seed=3)
+    base = recording.base
+    stamps = base.stamps_ns * 1e-9
+    first = stamps[5] + 0.0007  # the first joint sample comes between two poses
+    positions = base.positions.copy()
+    positions[6] = np.nan
+    live, decided = LiveStart(first, wait=0.5), []
+    for k in range(len(stamps)):
+        live.add(stamps[k], positions[k], base.orientations[k])
+        decided.append(live.pose(stamps[k]))
+    k = next(i for i, pose in enumerate(decided) if pose is not None)
+    assert stamps[k] - stamps[5] == pytest.approx(0.02, abs=1e-6)  # the window from the nearest pose
+    nearest = 5
+    replayed = start_base_pose(first, stamps, positions, base.orientations)
+    assert all(np.array_equal(a, b) for a, b in zip(decided[k], replayed, strict=True))
+    # A feed of poses that went quiet early: decided from what came once the wait is over; none at all: None.
+    short = LiveStart(first, wait=0.5)
+    for k in range(nearest, nearest + 3):
+        short.add(stamps[k], positions[k], base.orientations[k])
+    assert short.pose(first + 0.1) is None and short.pose(first + 0.6) is not None
+    assert LiveStart(first, wait=0.5).pose(first + 0.6) is None
 
 
 def test_the_start_fit_has_no_lag_on_a_robot_already_moving():

@@ -69,6 +69,13 @@ def test_two_robots_with_different_profiles_each_get_their_own_gap(tmp_path):
     assert all(run.report["samples"]["paired"] > 1000 for run in runs.values())
     replayed = {robot: run.report["base_position_error_m"]["mean"] for robot, run in runs.items()}
     assert replayed["robot_2"] > 0.002 and replayed["robot_2"] > 3 * replayed["robot_1"], replayed
+    # Live, each twin started from the pose its replay starts from (twin_sync holds the commands until
+    # the simulator has it), so the live gap is the replayed one, whatever the load: it used to start at
+    # one noisy pose sample (10.4 mm live against 4.3 mm replayed) that arrived after a few steps on a
+    # busy machine (a nominal 1.5 mm against 0.2).
+    for robot, report in reports.items():
+        live = report["base_position_error_m"]["mean"]
+        assert abs(live - replayed[robot]) < 0.5 * replayed[robot] + 0.0005, (robot, live, replayed[robot])
 
 
 @pytest.mark.parametrize(("options", "message"), [

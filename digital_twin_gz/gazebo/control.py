@@ -68,6 +68,10 @@ class GazeboControl:
         o.x, o.y, o.z, o.w = (float(v) for v in orientation)
         self._request(f"/world/{self.world}/set_pose", request, pose_cls, boolean)
 
+    def taken(self) -> bool:
+        """Whether the last pose asked for is with gz-sim: always, once :meth:`set_base_pose` returned."""
+        return True
+
     def _control(self, **fields) -> None:
         m = self._bindings()
         control_cls = m["gz.msgs10.world_control_pb2"].WorldControl

@@ -95,16 +95,19 @@ class PhysicalEmulator(Node):
             f"{self.pub_joints.topic_name} and {self.pub_odom.topic_name} at {rate:g} Hz")
 
     def _started(self) -> bool:
-        """The motion starts once ``start_after_subscribers`` subscriptions hear the joint states
-        (the twin's nodes, so none misses the first samples to discovery), or after START_WAIT_S."""
+        """The motion starts once ``start_after_subscribers`` subscriptions hear the joint states and
+        as many the base poses (the twin's nodes, so none misses the first samples to discovery: its
+        endpoints match one by one, and a gap_monitor that heard the joints but not yet the poses
+        could pair none of the first virtual states), or after START_WAIT_S."""
         if self._wall_start is not None:
             return True
         waited = time.monotonic() - self._created
-        if self.pub_joints.get_subscription_count() < self.start_after and waited < START_WAIT_S:
+        heard = min(self.pub_joints.get_subscription_count(), self.pub_odom.get_subscription_count())
+        if heard < self.start_after and waited < START_WAIT_S:
             return False
         if waited >= START_WAIT_S:
             self.get_logger().warning(f"started after {START_WAIT_S:g} s with fewer than {self.start_after} "
-                                      f"subscribers on {self.pub_joints.topic_name}")
+                                      f"subscribers on {self.pub_joints.topic_name} or {self.pub_odom.topic_name}")
         self.origin = convert.now_seconds(self) if self.clock == "ros" else 0.0
         self._wall_start = time.monotonic()
         return True

@@ -13,6 +13,11 @@ goes back to zero or jumps (more than ``clock_jump``), which starts a new sessio
 is resynced at the first physical pose of the new session) instead of every later sample being
 rejected as out of order. The simulator dies and comes back: its state stops while the physical
 feed goes on, and when it is heard again the base is resynced (its joints follow the commands).
+
+At the start (``resync_on_start``) the commands are held back until the base pose to start from
+is decided (:class:`~digital_twin_gz.twin.startpose.LiveStart`: the pose fitted over the first
+0.02 s of physical poses, as a replay starts), the simulator has taken it, and then sent in
+order: the simulator's first step starts from that pose whatever the load.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
+from rclpy.duration import Duration
 from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
@@ -48,7 +55,18 @@ from digital_twin_gz.nodes.common import (
     run,
 )
 from digital_twin_gz.recording import cdr
-from digital_twin_gz.twin import Command, JointMap, ResyncWatch, SampleError, SampleGate, StaleWatch
+from digital_twin_gz.twin import Command, JointMap, LiveStart, ResyncWatch, SampleError, SampleGate, StaleWatch
+
+# Physical base poses kept until taken: the start's window (0.02 s) with room for a late take.
+POSES_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# s the start's held commands wait after its base pose at most: until embedded_sim acknowledges the
+# pose, which Fast DDS does at once within a process but between processes only on its heartbeat (3 s
+# by default), while the pose itself arrives in milliseconds. Sent after it, the commands reach the
+# simulator's executor after the pose (its events are taken in the order they came).
+TAKE_POSE_WAIT = 0.25
+# s the start pose waits for a simulator that does not subscribe yet (discovery between processes takes
+# seconds on a busy machine); then the twin starts where it stands.
+SIMULATOR_WAIT = 10.0
 
 
 class EmbeddedControl:
@@ -60,8 +78,15 @@ class EmbeddedControl:
         self.frame = frame
 
     def set_base_pose(self, position: np.ndarray, orientation: np.ndarray) -> None:
+        if self.publisher.get_subscription_count() == 0:
+            raise SimControlError(f"nothing subscribes {self.publisher.topic_name}: is the simulator running?")
         stamp = convert.now_seconds(self.node)
         self.publisher.publish(convert.pose_stamped(stamp, self.frame, position, orientation))
+
+    def taken(self) -> bool:
+        """Whether embedded_sim's subscription has acknowledged the poses sent: what is sent after
+        that reaches its executor after them (events in arrival order)."""
+        return self.publisher.wait_for_all_acked(Duration(seconds=0))
 
 
 class TwinSync(Node):
@@ -91,6 +116,13 @@ class TwinSync(Node):
         self.physical_topic = self.resolve_topic_name(PHYSICAL_JOINT_STATES)
         self.paused = False
         self._odom: Odometry | None = None  # the latest physical base pose taken
+        # The start: its pose being decided, then sent and not yet taken by the simulator; the
+        # commands are held back meanwhile.
+        self._start: LiveStart | None = None
+        self._start_pose: tuple[tuple[np.ndarray, np.ndarray], float] | None = None  # decided, at (monotonic)
+        self._start_sent: float | None = None
+        self._held: list[bytes] = []
+        self._start_wait = stale_timeout
         self.clamped_samples = 0
         self.resyncs: list[str] = []  # why each resync was asked for
         self.started = time.monotonic()
@@ -103,10 +135,10 @@ class TwinSync(Node):
         self.create_subscription(JointState, PHYSICAL_JOINT_STATES, self.on_joint_state, STATE_QOS, raw=True)
         # Only the latest base poses matter (the physical one for a resync, the virtual one to
         # confirm it): taken when needed, so the two 500 Hz pose streams cost no callback.
-        self.physical_odom = TakenMessages(self, Odometry, PHYSICAL_ODOM)
+        self.physical_odom = TakenMessages(self, Odometry, PHYSICAL_ODOM, POSES_QOS)
         self.virtual_odom = TakenMessages(self, Odometry, topics.odom)
         # A resync waiting for a physical pose stamped in the session at hand: (why, session's first stamp).
-        self._pending_resync: tuple[str, float] | None = ("start", -np.inf) if self.resync_on_start else None
+        self._pending_resync: tuple[str, float] | None = None
         self.create_service(SetBool, "~/set_paused", self.on_set_paused)
         self.create_service(Trigger, "~/resync", self.on_resync)
         self.create_timer(0.1, self.on_watch)
@@ -145,8 +177,66 @@ class TwinSync(Node):
             self.clamped_samples += 1
             self.get_logger().warning(f"clamped to joint limits: {', '.join(command.clamped)}",
                                       throttle_duration_sec=5.0)
-        if not self.paused:
+        if self.resync_on_start and self.gate.accepted == 1:
+            self._start = LiveStart(stamp, self._start_wait)
+        if self.paused:
+            return
+        if not self._starting:
             self.pub.publish(self._trajectory(stamp_ns, command))
+            return
+        self._held.append(self._trajectory(stamp_ns, command))
+        self._go_on_starting(stamp)
+
+    @property
+    def _starting(self) -> bool:
+        return self._start is not None or self._start_pose is not None or self._start_sent is not None
+
+    def _go_on_starting(self, stamp: float) -> None:
+        """The start, one step further at physical time ``stamp``: take the physical poses that came;
+        once the start pose is decided (or ``stamp`` is past the wait), send it to the simulator (once
+        it subscribes); once the simulator has it (or it cannot be had), send the commands held back."""
+        if self._start is not None:
+            for data in self.physical_odom.take_all():
+                self._odom = deserialize_message(data, Odometry)
+                self._start.add(convert.to_seconds(self._odom.header.stamp), *convert.base_pose(self._odom))
+            pose = self._start.pose(stamp)
+            if pose is None and not self._start.expired(stamp):
+                return
+            self._start = None
+            if pose is None:
+                self.get_logger().warning(f"no usable base pose on {self.physical_odom.topic} within "
+                                          f"{self._start_wait:g} s of the first sample: the twin starts where it "
+                                          "stands and is resynced at the first pose")
+                self._pending_resync = ("start", -np.inf)
+                self._send_held()
+                return
+            self._start_pose = (pose, time.monotonic())
+        if self._start_pose is not None:
+            pose, decided = self._start_pose
+            try:
+                self.resync("start", pose)
+            except SimControlError as err:
+                if time.monotonic() - decided < SIMULATOR_WAIT:
+                    return  # tried again with the next sample, or by the watch
+                self._start_pose = None
+                self.get_logger().error(f"resync (start) failed, the twin goes on where it stands: {err}")
+                self._send_held()
+                return
+            self._start_pose = None
+            self._start_sent = time.monotonic()
+        waited = time.monotonic() - self._start_sent
+        taken = self.control.taken()
+        if taken or waited > TAKE_POSE_WAIT:
+            self.get_logger().info(f"start pose {'acknowledged' if taken else 'sent'} {waited:.3f} s ago: "
+                                   f"{len(self._held)} commands held back go now")
+            self._send_held()
+
+    def _send_held(self) -> None:
+        for data in self._held:
+            self.pub.publish(data)
+        self._held.clear()
+        self._start_sent = None
+        self.resync_watch.wait_from(time.monotonic())
 
     def _trajectory(self, stamp_ns: int, command: Command) -> bytes:
         """The JointTrajectory of a command, serialized, with the physical sample's stamp as it came."""
@@ -184,10 +274,10 @@ class TwinSync(Node):
         return convert.base_pose(self._odom)
 
     def _resync_when_posed(self) -> None:
-        """The pending resync, once a physical pose of its session is at hand. (At the start: once,
-        at the first pose, with the joints following from the first samples on. A second, finer
-        resync at a pose fitted over the first samples, as replay starts from, moves the base of a
-        twin already in motion: one nominal demo in three then ended 20-30 mm off.)"""
+        """The pending resync, once a physical pose of its session is at hand: the latest one. (A
+        second, finer resync at the start, after a first at the first pose heard, moved the base of a
+        twin already in motion: one nominal demo in three then ended 20-30 mm off. The start is now
+        one resync, before the first command: see the module's docstring.)"""
         why, since = self._pending_resync
         if self._physical_pose(since) is None:
             return
@@ -197,8 +287,9 @@ class TwinSync(Node):
         except SimControlError as err:
             self.get_logger().error(f"resync ({why}) failed, the twin goes on where it stands: {err}")
 
-    def resync(self, why: str) -> str:
-        pose = self._physical_pose()
+    def resync(self, why: str, pose: tuple[np.ndarray, np.ndarray] | None = None) -> str:
+        """Put the virtual base at ``pose`` (default: the latest physical base pose)."""
+        pose = pose if pose is not None else self._physical_pose()
         if pose is None:
             raise SimControlError(f"no physical base pose received on {self.physical_odom.topic} yet")
         self.control.set_base_pose(*pose)
@@ -253,10 +344,12 @@ class TwinSync(Node):
 
     def on_watch(self) -> None:
         now = time.monotonic()
+        if self._starting and (self._start is None or self.watch.stale(now)):
+            self._go_on_starting(np.inf)  # waiting on the simulator, or the feed went quiet while starting
         if self._pending_resync is not None:
             self._resync_when_posed()
         self._watch_simulator(now)
-        if self.resync_watch.expired(now):
+        if not self._starting and self.resync_watch.expired(now):
             self.get_logger().error(f"resync not confirmed: {self.virtual_odom.topic} did not show the virtual base "
                                     f"at the requested pose within {self.resync_watch.timeout:g} s (is the simulator "
                                     "running, and not paused?)")

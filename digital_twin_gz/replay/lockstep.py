@@ -30,7 +30,7 @@ from digital_twin_gz.recording import PhysicalRecording, stream_physical
 from digital_twin_gz.robot import BodyParts, JointRoles, RobotDescription, WorldSettings, load_roles
 from digital_twin_gz.sim import Simulator
 from digital_twin_gz.sim.timebase import SimClock
-from digital_twin_gz.twin import JointMap, SampleGate, StartWindow, usable_poses
+from digital_twin_gz.twin import JointMap, SampleGate, start_base_pose, usable_poses
 
 # Pair and measure after this many samples (gap_monitor does it on a timer; the result is the same).
 MEASURE_EVERY = 500
@@ -45,21 +45,16 @@ class ReplayStats:
 
 
 def start_pose(recording: PhysicalRecording, default: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Joints of the first sample (default where not finite) and the base pose fitted through
-    the usable base poses of the start window, from the one nearest the first joint sample in
-    time (what twin_sync's resync on start settles on)."""
+    """Joints of the first sample (default where not finite) and the base pose the live twin
+    starts from too (:func:`~digital_twin_gz.twin.startpose.start_base_pose`)."""
     joints = recording.joints.positions[0]
     joints = np.where(np.isfinite(joints), joints, default)
     base = recording.base
-    usable = usable_poses(base.positions, base.orientations)
-    distance = np.where(usable, np.abs(base.stamps_ns - recording.joints.stamps_ns[0]), np.iinfo(np.int64).max)
-    window = StartWindow()
-    first = int(np.argmin(distance))
-    for k in first + np.flatnonzero(usable[first:]):
-        mean = window.add(base.stamps_ns[k] * 1e-9, base.positions[k], base.orientations[k])
-        if mean is not None:
-            return joints, *mean
-    return joints, *window.flush()
+    pose = start_base_pose(recording.joints.stamps_ns[0] * 1e-9, base.stamps_ns * 1e-9, base.positions,
+                           base.orientations)
+    if pose is None:
+        raise ValueError("no base pose to start from")
+    return joints, *pose
 
 
 class _Feed:

@@ -31,6 +31,12 @@ class ResyncWatch:
     def requested(self, position: np.ndarray, orientation: np.ndarray, now: float) -> None:
         self.target, self.since, self.state = (np.asarray(position), np.asarray(orientation)), now, "pending"
 
+    def wait_from(self, now: float) -> None:
+        """Count the pending resync's time from ``now``: a simulator in lockstep shows its base
+        only once the commands that step it go (at the start, once it has the pose)."""
+        if self.state == "pending":
+            self.since = now
+
     def confirms(self, position: np.ndarray, orientation: np.ndarray) -> bool:
         """The virtual pose reached the requested one (True once, for the pending resync)."""
         if self.state != "pending" or self.target is None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from digital_twin_gz.twin.sync import usable_poses
+
 # s of physical base poses fitted for the start pose (10 samples at 500 Hz)
 START_WINDOW_S = 0.02
 
@@ -64,3 +66,50 @@ class StartWindow:
         poses = np.array(self._poses)
         self._poses.clear()
         return pose_at_start(np.array(self._stamps), poses[:, :3], poses[:, 3:])
+
+
+def start_base_pose(first_stamp: float, stamps: np.ndarray, positions: np.ndarray, orientations: np.ndarray,
+                    ended: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
+    """The base pose the twin starts from: fitted (:func:`pose_at_start`) through the usable poses
+    of a START_WINDOW_S window from the one nearest the first joint sample's stamp
+    ``first_stamp`` (s). None while poses still to come may change it (``ended`` False and the
+    window not yet covered), or when no pose is usable."""
+    usable = usable_poses(positions, orientations)
+    if not usable.any():
+        return None
+    first = int(np.argmin(np.where(usable, np.abs(stamps - first_stamp), np.inf)))
+    window = StartWindow()
+    for k in first + np.flatnonzero(usable[first:]):
+        pose = window.add(stamps[k], positions[k], orientations[k])
+        if pose is not None:
+            return pose
+    return window.flush() if ended else None
+
+
+class LiveStart:
+    """The live twin's start: base poses gathered from the first joint sample on, until
+    :func:`start_base_pose` decides (the pose a replay of the recording starts from), or ``wait``
+    s of physical time have passed (then from what came, if anything). twin_sync holds the
+    commands back meanwhile, so the simulator takes its first step from that pose: started at
+    the first pose heard instead, one mocap sample's noise (2 mm, 3 mrad in the default profile)
+    stayed in every sample after it, and how far the simulator had stepped before the pose came
+    depended on the machine's load."""
+
+    def __init__(self, first_stamp: float, wait: float) -> None:
+        self.first_stamp, self.wait = first_stamp, wait
+        self._stamps: list[float] = []
+        self._poses: list[np.ndarray] = []
+
+    def add(self, stamp: float, position: np.ndarray, orientation: np.ndarray) -> None:
+        self._stamps.append(stamp)
+        self._poses.append(np.concatenate([position, orientation]))
+
+    def expired(self, stamp: float) -> bool:
+        return stamp - self.first_stamp > self.wait
+
+    def pose(self, stamp: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The start pose at physical time ``stamp``, None while undecided (and after ``wait``
+        when no usable pose came)."""
+        poses = np.array(self._poses).reshape(-1, 7)
+        return start_base_pose(self.first_stamp, np.array(self._stamps), poses[:, :3], poses[:, 3:],
+                               ended=self.expired(stamp))
