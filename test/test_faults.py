@@ -116,7 +116,7 @@ def test_a_signal_while_the_demo_starts_stops_its_nodes_in_order(tmp_path):
     assert "interrupted: stopping the twin" in output, output
     assert demo.returncode == 0 or "paired no sample" in output, output  # stopped before a sample was paired
     for log in (out / "logs").glob("*.log"):
-        assert "Fatal Python error" not in log.read_text(), log
+        assert "Fatal Python error: Aborted" not in log.read_text(), log  # by the demo, at its stop timeout
     assert json.loads((out / "report.json").read_text())["partial"] is False
 
 

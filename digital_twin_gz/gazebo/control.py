@@ -68,6 +68,10 @@ class GazeboControl:
         o.x, o.y, o.z, o.w = (float(v) for v in orientation)
         self._request(f"/world/{self.world}/set_pose", request, pose_cls, boolean)
 
+    def ready(self) -> bool:
+        """Whether a pose can be sent now: gz-sim's service is called and answers (or fails) then."""
+        return True
+
     def taken(self) -> bool:
         """Whether the last pose asked for is with gz-sim: always, once :meth:`set_base_pose` returned."""
         return True

@@ -27,9 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
-from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
@@ -44,7 +42,6 @@ from digital_twin_gz.nodes.common import (
     DIAGNOSTICS,
     PHYSICAL_JOINT_STATES,
     PHYSICAL_ODOM,
-    SET_BASE_POSE,
     STATE_QOS,
     TakenMessages,
     declare_clock_jump,
@@ -54,6 +51,7 @@ from digital_twin_gz.nodes.common import (
     diagnostic_name,
     run,
 )
+from digital_twin_gz.nodes.embedded_control import EmbeddedControl
 from digital_twin_gz.recording import cdr
 from digital_twin_gz.twin import Command, JointMap, LiveStart, ResyncWatch, SampleError, SampleGate, StaleWatch
 
@@ -67,26 +65,6 @@ TAKE_POSE_WAIT = 0.25
 # s the start pose waits for a simulator that does not subscribe yet (discovery between processes takes
 # seconds on a busy machine); then the twin starts where it stands.
 SIMULATOR_WAIT = 10.0
-
-
-class EmbeddedControl:
-    """The embedded simulator's base-pose input, behind the same call as :class:`GazeboControl`."""
-
-    def __init__(self, node: Node, frame: str) -> None:
-        self.publisher = node.create_publisher(PoseStamped, SET_BASE_POSE, 10)
-        self.node = node
-        self.frame = frame
-
-    def set_base_pose(self, position: np.ndarray, orientation: np.ndarray) -> None:
-        if self.publisher.get_subscription_count() == 0:
-            raise SimControlError(f"nothing subscribes {self.publisher.topic_name}: is the simulator running?")
-        stamp = convert.now_seconds(self.node)
-        self.publisher.publish(convert.pose_stamped(stamp, self.frame, position, orientation))
-
-    def taken(self) -> bool:
-        """Whether embedded_sim's subscription has acknowledged the poses sent: what is sent after
-        that reaches its executor after them (events in arrival order)."""
-        return self.publisher.wait_for_all_acked(Duration(seconds=0))
 
 
 class TwinSync(Node):
@@ -213,11 +191,11 @@ class TwinSync(Node):
             self._start_pose = (pose, time.monotonic())
         if self._start_pose is not None:
             pose, decided = self._start_pose
+            if not self.control.ready() and time.monotonic() - decided < SIMULATOR_WAIT:
+                return  # tried again with the next sample, or by the watch
             try:
                 self.resync("start", pose)
             except SimControlError as err:
-                if time.monotonic() - decided < SIMULATOR_WAIT:
-                    return  # tried again with the next sample, or by the watch
                 self._start_pose = None
                 self.get_logger().error(f"resync (start) failed, the twin goes on where it stands: {err}")
                 self._send_held()
@@ -279,8 +257,8 @@ class TwinSync(Node):
         twin already in motion: one nominal demo in three then ended 20-30 mm off. The start is now
         one resync, before the first command: see the module's docstring.)"""
         why, since = self._pending_resync
-        if self._physical_pose(since) is None:
-            return
+        if self._physical_pose(since) is None or not self.control.ready():
+            return  # tried again at the next watch: a simulator heard again may not subscribe the pose yet
         self._pending_resync = None
         try:
             self.resync(why)

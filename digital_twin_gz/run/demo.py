@@ -11,7 +11,6 @@ writes its robot's report, and one summary table per robot is printed.
 from __future__ import annotations
 
 import json
-import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,9 +29,6 @@ STARTUP_TIMEOUT = 60.0
 # Shutdown along the data flow: the physical robot, twin_sync, the simulator, then gap_monitor.
 STOP_ORDER = ("physical_emulator", "twin_sync", "embedded_sim", "gap_monitor", CONTAINER)
 SHUTDOWN_TIMEOUT = 60.0
-# Exit codes of a node that stopped as asked: its own clean exit, or dying of the Ctrl-C itself when
-# it came before the node had set up its handler (still importing: nothing measured yet).
-STOPPED_CLEANLY = (0, -signal.SIGINT)
 
 
 class DemoError(RuntimeError):
@@ -234,6 +230,10 @@ def run_demo(robots: list[TwinOptions], duration: float, console: Console) -> De
         return [p for started in processes.values() for p in started]
 
     listener = None
+    # Nodes seen up on the graph. One stopped while still starting (a Ctrl-C during the start) has
+    # measured nothing, and how it exits (a KeyboardInterrupt mid-import) is no failure; one that
+    # dies on its own while starting fails the start (_wait_until).
+    up: set[NodeProcess] = set()
     try:
         listener = _Listener(domain.id)
         plans = {o.namespace: _robot_processes(o) for o in robots}
@@ -250,6 +250,7 @@ def run_demo(robots: list[TwinOptions], duration: float, console: Console) -> De
             with console.status("starting the simulator, twin_sync and gap_monitor ..."):
                 _wait_until(listener, lambda: listener.ready(namespaces), running(), STARTUP_TIMEOUT, log_dir,
                             "the twin's nodes")
+            up.update(running())
             for namespace, (plan, robot_logs) in plans.items():
                 processes[namespace] += [NodeProcess(spec, domain, params, log_dir=robot_logs)
                                          for spec, params in plan if spec.name == "physical_emulator"]
@@ -258,6 +259,7 @@ def run_demo(robots: list[TwinOptions], duration: float, console: Console) -> De
                 # (seconds of import and model building on a busy machine).
                 _wait_until(listener, lambda: listener.physical_up(namespaces), running(), STARTUP_TIMEOUT,
                             log_dir, "the physical robot")
+            up.update(running())
             _run(listener, namespaces, duration, running, console)
         except KeyboardInterrupt:
             # At any moment once a node runs (a busy machine can be measuring before this process
@@ -266,7 +268,7 @@ def run_demo(robots: list[TwinOptions], duration: float, console: Console) -> De
 
         with console.status("stopping the nodes along the data flow; gap_monitor writes the report ...") as status:
             codes = _stop(running(), SHUTDOWN_TIMEOUT, status.update)
-        failed = [p for p in running() if codes[p] not in STOPPED_CLEANLY]
+        failed = [p for p in running() if p in up and codes[p] != 0]
         if failed:
             raise DemoError(_reason(failed[0]))
         results = [_result(o, processes[o.namespace], console) for o in robots]
