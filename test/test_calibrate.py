@@ -294,7 +294,8 @@ def test_the_live_twin_takes_the_calibrated_physics(tmp_path, description, nodes
     sim = nodes("embedded_sim", {"physics_profile": str(profile), "pacing": "lockstep"})
     received = probe.collect(JointState, "/virtual/joint_states")
     commands = probe.node.create_publisher(JointTrajectory, "/virtual/joint_trajectory", STATE_QOS)
-    probe.wait_for(lambda: commands.get_subscription_count() >= 1, timeout=60, what="embedded_sim")
+    probe.wait_for(lambda: commands.get_subscription_count() >= 1 and probe.hears("/virtual/joint_states"),
+                   timeout=60, what="embedded_sim")
     # Lockstep: each command steps the simulation to its stamp; the default pose held for 1 s.
     for k in range(11):
         commands.publish(convert.trajectory_message(100.0 + 0.1 * k, description.joint_names,
@@ -329,7 +330,8 @@ def test_the_live_twin_acts_on_the_calibrated_joint_delay(tmp_path, description,
     nodes("twin_sync", {"resync_on_start": False, "joint_delay": 0.004})
     received = probe.collect(JointTrajectory, "/virtual/joint_trajectory")
     states = probe.node.create_publisher(JointState, "/physical/joint_states", STATE_QOS)
-    probe.wait_for(lambda: states.get_subscription_count() >= 1, timeout=60, what="twin_sync")
+    probe.wait_for(lambda: states.get_subscription_count() >= 1 and probe.hears("/virtual/joint_trajectory"),
+                   timeout=60, what="twin_sync")
     for k in range(5):
         states.publish(convert.joint_state(200.0 + 0.002 * k, description.joint_names, description.default_positions,
                                            np.zeros(len(description.joint_names)),

@@ -122,7 +122,7 @@ class PhysicalRobot:
     implicit), which makes each joint critically damped at ``command_bandwidth_hz`` whatever the
     description's gains. The controller alone (soft gains, no feed-forward) left a shoulder stopped
     mid-motion at teleop's speed 0.06 rad under its last command, still moving a second later;
-    with the servo at 20 Hz every arm joint is within 5 mrad of it 0.004-0.040 s after it, on our
+    with the servo at 20 Hz every arm joint is within 5 mrad of it 0.000-0.052 s after it, on our
     humanoid and on JVRC-1, with either profile (``bench/bench_hold.py``, test_sync_rules). Two
     servos measured before this one failed on a robot that was not ours: one computed once per
     2 ms control period and added to the controller's PD set JVRC-1's shoulder and elbow into a

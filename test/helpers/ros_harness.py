@@ -25,6 +25,7 @@ class Probe:
         self.node = rclpy.create_node(name, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+        self._subscriptions: dict[str, object] = {}
 
     def spin_for(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -41,8 +42,14 @@ class Probe:
 
     def collect(self, msg_type, topic: str, qos=100) -> list:
         received: list = []
-        self.node.create_subscription(msg_type, topic, received.append, qos)
+        self._subscriptions[topic] = self.node.create_subscription(msg_type, topic, received.append, qos)
         return received
+
+    def hears(self, topic: str) -> bool:
+        """Whether the subscription ``collect`` made on ``topic`` has matched a publisher: what one
+        publishes before then is lost to the probe (volatile), so a test that makes a node publish a
+        few messages waits for this first."""
+        return self._subscriptions[topic].get_publisher_count() >= 1
 
     def topics(self) -> dict[str, list[str]]:
         return dict(self.node.get_topic_names_and_types())
