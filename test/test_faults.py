@@ -282,8 +282,8 @@ def test_the_physical_robot_ignores_a_stale_command_and_obeys_a_fresh_one(nodes,
                      params_file=params_file())
     physical = probe.collect(JointState, "/physical/joint_states", LATEST_QOS)
     commands = probe.node.create_publisher(JointTrajectory, "/physical/joint_commands", 10)
-    probe.wait_for(lambda: physical and probe.node.count_subscribers("/physical/joint_commands") >= 1, timeout=30,
-                   what="the emulated robot")
+    probe.wait_for(lambda: physical and commands.get_subscription_count() >= 1, timeout=30,
+                   what="the emulated robot")  # matched, not only seen: every one of the 20 stale commands counts
     elbow = description.index("l_elbow_pitch")
     target = description.default_positions.copy()
     target[elbow] = -1.2

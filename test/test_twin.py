@@ -165,7 +165,7 @@ def _resync_at_a_physical_pose(probe) -> Trigger.Response:
     odom = probe.node.create_publisher(convert.Odometry, "/physical/odom", STATE_QOS)
     client = probe.node.create_client(Trigger, "/twin_sync/resync")
     assert client.wait_for_service(timeout_sec=15)
-    probe.wait_for(lambda: probe.node.count_subscribers("/physical/odom") >= 1, what="twin_sync subscribed")
+    probe.wait_for(lambda: odom.get_subscription_count() >= 1, what="twin_sync subscribed")  # matched: one pose
     message = convert.Odometry()
     message.pose.pose.orientation.w = 1.0
     odom.publish(message)
