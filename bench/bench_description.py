@@ -29,6 +29,7 @@ from pathlib import Path
 import mujoco
 import trimesh
 
+from digital_twin_gz.cli.common import parse_packages, parse_xacro_args
 from digital_twin_gz.robot import load_description, load_world
 from digital_twin_gz.sim.builder import _mujoco_urdf, build_model
 
@@ -125,8 +126,7 @@ def main() -> None:
     parser.add_argument("--xacro-arg", action="append", default=[], help="NAME:=VALUE, repeatable")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    packages = {k: Path(v) for k, v in (p.split("=", 1) for p in args.package)}
-    xacro_args = dict(a.split(":=", 1) for a in args.xacro_arg)
+    packages, xacro_args = parse_packages(args.package), parse_xacro_args(args.xacro_arg)
     if args.stage:
         print(_stage(args.stage, args.urdf, packages, xacro_args))
         return

@@ -163,7 +163,7 @@ class PhysicalRobot:
         self._all = np.arange(len(description.joint_names))
         self._command = np.full(len(self._all), np.nan)
         self._omega = 2 * np.pi * command_bandwidth_hz
-        self._servoed = np.array([group == "arms" and description.joints[name].mimic is None
+        self._servoed = np.array([group == "arms" and name in description.commanded_joints
                                   for name, group in zip(description.joint_names, joint_groups(description, roles),
                                                          strict=True)])
         self._moves_with = _moves_with(description, self._servoed)
