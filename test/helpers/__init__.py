@@ -27,13 +27,16 @@ def require_tool(name: str) -> str:
 
 
 def children(pid: int) -> dict[int, list[str]]:
-    """The processes whose parent is ``pid``: pid -> command line."""
+    """The running processes whose parent is ``pid``: pid -> command line. A child that has exited
+    and is not yet reaped (a zombie) has an empty command line and is left out."""
     found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
             if parent == pid:
-                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().decode().split("\0")[:-1]
+                argv = (stat.parent / "cmdline").read_bytes().decode().split("\0")[:-1]
+                if argv:
+                    found[int(stat.parent.name)] = argv
         except (OSError, IndexError, ValueError):
             continue
     return found
