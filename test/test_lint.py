@@ -10,6 +10,7 @@ from helpers import BIN, REPO
 
 PACKAGE = REPO / "digital_twin_gz"
 MAX_MODULE_LINES = 400
+README = REPO / "README.md"
 
 
 def _run(*command: str, cwd=REPO, env=None) -> subprocess.CompletedProcess:
@@ -43,3 +44,29 @@ def test_no_module_is_over_400_lines():
     long = {str(p.relative_to(REPO)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
     assert not long, f"split these by job: {long}"
+
+
+def _two_commands() -> list[str]:
+    """The command lines of the README's "Two commands" block."""
+    section = README.read_text().split("## Two commands", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_the_readme_keeps_two_commands_and_ci_runs_the_second():
+    main_job, suite = _two_commands()
+    assert "digital-twin-gz demo" in main_job
+    assert suite in (REPO / ".ci" / "run").read_text().splitlines()
+
+
+def test_each_readme_section_is_there_once():
+    """A section pasted twice (once in an edit: an old copy of five sections left below the new
+    ones) is read as two contradicting accounts."""
+    seen, parent = set(), ""
+    for line in README.read_text().splitlines():
+        if line.startswith("## "):
+            parent = line
+        if line.startswith(("## ", "### ")):
+            key = line if line.startswith("## ") else (parent, line)
+            assert key not in seen, f"README.md: {line!r} twice"
+            seen.add(key)
