@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from digital_twin_gz.gazebo import bridge
 from digital_twin_gz.robot import ALL_NODES, RobotDescription, WorldSettings, load_description, load_world, node_params
@@ -38,6 +38,11 @@ PHYSICAL_ODOM = "physical/odom"
 PHYSICAL_COMMANDS = "physical/joint_commands"
 # The embedded simulator's control interface (Gazebo's is gz-transport: gz_control.py).
 SET_BASE_POSE = "virtual/set_base_pose"
+# Each pose set, as it was asked for, once the simulator holds it: what is sent after hearing it
+# reaches the simulator after the pose (two topics keep no order between them).
+BASE_POSE_SET = "virtual/base_pose_set"
+BASE_POSE_SET_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                               durability=DurabilityPolicy.TRANSIENT_LOCAL)
 RESET = "virtual/reset"
 # gap_monitor's live gap: GAP_TOPICS/base_position, .../key_link/<link>
 GAP_TOPICS = "twin/gap"

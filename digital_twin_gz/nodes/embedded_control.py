@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rclpy.duration import Duration
 from rclpy.node import Node
 
 from digital_twin_gz.gazebo import SimControlError
 from digital_twin_gz.nodes import convert
-from digital_twin_gz.nodes.common import SET_BASE_POSE
+from digital_twin_gz.nodes.common import BASE_POSE_SET, BASE_POSE_SET_QOS, SET_BASE_POSE
 
 
 class EmbeddedControl:
@@ -18,8 +17,10 @@ class EmbeddedControl:
 
     def __init__(self, node: Node, frame: str) -> None:
         self.publisher = node.create_publisher(PoseStamped, SET_BASE_POSE, 10)
+        node.create_subscription(PoseStamped, BASE_POSE_SET, self._on_pose_set, BASE_POSE_SET_QOS)
         self.node = node
         self.frame = frame
+        self._sent = None  # the stamp of the last pose sent, until the simulator says it holds it
 
     def ready(self) -> bool:
         """Whether the simulator subscribes the pose (a pose sent before it does is lost)."""
@@ -28,10 +29,17 @@ class EmbeddedControl:
     def set_base_pose(self, position: np.ndarray, orientation: np.ndarray) -> None:
         if not self.ready():
             raise SimControlError(f"nothing subscribes {self.publisher.topic_name}: is the simulator running?")
-        stamp = convert.now_seconds(self.node)
-        self.publisher.publish(convert.pose_stamped(stamp, self.frame, position, orientation))
+        msg = convert.pose_stamped(convert.now_seconds(self.node), self.frame, position, orientation)
+        self._sent = msg.header.stamp
+        self.publisher.publish(msg)
+
+    def _on_pose_set(self, msg: PoseStamped) -> None:
+        if msg.header.stamp == self._sent:
+            self._sent = None
 
     def taken(self) -> bool:
-        """Whether embedded_sim's subscription has acknowledged the poses sent: what is sent after
-        that reaches its executor after them (events in arrival order)."""
-        return self.publisher.wait_for_all_acked(Duration(seconds=0))
+        """Whether the simulator holds the last pose sent (it says so on BASE_POSE_SET): what is
+        sent after that reaches it after the pose. Its subscription's acknowledgement is not
+        enough: the executor of the simulator took a trajectory sent after an acknowledged pose
+        before the pose."""
+        return self._sent is None

@@ -30,7 +30,16 @@ from trajectory_msgs.msg import JointTrajectory
 
 from digital_twin_gz.emulator import apply_physics, load_profile
 from digital_twin_gz.nodes import convert
-from digital_twin_gz.nodes.common import RESET, SET_BASE_POSE, STATE_QOS, declare_clock_jump, declare_robot, run
+from digital_twin_gz.nodes.common import (
+    BASE_POSE_SET,
+    BASE_POSE_SET_QOS,
+    RESET,
+    SET_BASE_POSE,
+    STATE_QOS,
+    declare_clock_jump,
+    declare_robot,
+    run,
+)
 from digital_twin_gz.recording import cdr
 from digital_twin_gz.robot import BodyParts, load_roles
 from digital_twin_gz.sim import SimClock, Simulator, Trajectory, TrajectoryError
@@ -88,6 +97,7 @@ class EmbeddedSim(Node):
         self.trajectory_topic = self.resolve_topic_name(topics.joint_trajectory)
         self.create_subscription(JointTrajectory, topics.joint_trajectory, self.on_trajectory, STATE_QOS, raw=True)
         self.create_subscription(PoseStamped, SET_BASE_POSE, self.on_set_base_pose, 10)
+        self.pub_pose_set = self.create_publisher(PoseStamped, BASE_POSE_SET, BASE_POSE_SET_QOS)
         self.create_service(Trigger, RESET, self.on_reset)
         self.state_period = 1.0 / rate
         if self.pacing == "realtime":
@@ -197,10 +207,11 @@ class EmbeddedSim(Node):
             return
         positions = self.sim.description.default_positions.copy()
         positions[trajectory.joint_index] = commanded
-        self.sim.reset(positions)
-        self.sim.settle()
         if self._base_request is not None:
-            self.sim.set_base_pose(*self._base_request)
+            self.sim.reset(positions, *self._base_request)
+        else:
+            self.sim.reset(positions)
+            self.sim.settle()
         self.odometry = self.sim.track_odometry()
         self.get_logger().info("started in the pose of the first trajectory, away from the default pose (the "
                                "physical robot is mid-motion)")
@@ -228,6 +239,7 @@ class EmbeddedSim(Node):
         with self.lock:
             self._base_request = (np.array([p.x, p.y, p.z]), np.array([q.x, q.y, q.z, q.w]))
             self.sim.set_base_pose(*self._base_request)
+        self.pub_pose_set.publish(msg)
         self.get_logger().info(f"base pose set to ({p.x:.3f}, {p.y:.3f}, {p.z:.3f})")
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:

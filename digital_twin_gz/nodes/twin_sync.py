@@ -57,11 +57,14 @@ from digital_twin_gz.twin import Command, JointMap, LiveStart, ResyncWatch, Samp
 
 # Physical base poses kept until taken: the start's window (0.02 s) with room for a late take.
 POSES_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-# s the start's held commands wait after its base pose at most: until embedded_sim acknowledges the
-# pose, which Fast DDS does at once within a process but between processes only on its heartbeat (3 s
-# by default), while the pose itself arrives in milliseconds. Sent after it, the commands reach the
-# simulator's executor after the pose (its events are taken in the order they came).
-TAKE_POSE_WAIT = 0.25
+# s the start's held commands wait after its base pose at most: until the simulator says it holds
+# the pose (embedded_sim on BASE_POSE_SET, usually within milliseconds; Gazebo's set_pose once it
+# answered). Sent before, a command can reach the simulator first: it starts on the ground in its own
+# guess of the pose, takes the base pose later, mid-motion, and can fall (a twin started while its
+# robot squatted, 1 start in 5, when the commands went 0.25 s after the pose or once embedded_sim's
+# subscription had acknowledged it: a reader just discovered drops what it is sent until it has
+# matched the writer, seen 1.05 s, and the two topics keep no order between them).
+TAKE_POSE_WAIT = 4.0
 # s the start pose waits for a simulator that does not subscribe yet (discovery between processes takes
 # seconds on a busy machine); then the twin starts where it stands.
 SIMULATOR_WAIT = 10.0
@@ -204,10 +207,15 @@ class TwinSync(Node):
             self._start_sent = time.monotonic()
         waited = time.monotonic() - self._start_sent
         taken = self.control.taken()
-        if taken or waited > TAKE_POSE_WAIT:
-            self.get_logger().info(f"start pose {'acknowledged' if taken else 'sent'} {waited:.3f} s ago: "
+        if taken:
+            self.get_logger().info(f"start pose held by the simulator {waited:.3f} s after it was sent: "
                                    f"{len(self._held)} commands held back go now")
-            self._send_held()
+        elif waited > TAKE_POSE_WAIT:
+            self.get_logger().warning(f"the simulator did not say it holds the start pose within {TAKE_POSE_WAIT:g} s: "
+                                      f"{len(self._held)} commands held back go now")
+        else:
+            return
+        self._send_held()
 
     def _send_held(self) -> None:
         for data in self._held:
