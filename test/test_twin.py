@@ -97,8 +97,10 @@ def test_a_twin_started_while_the_robot_squats_starts_in_its_pose(nodes, probe, 
     gaps = probe.collect(Float64, "/twin/gap/base_position")
     probe.wait_for(lambda: len(gaps) > 200, timeout=60, what="the gap measured")
     assert all(p.alive() for p in twin.values())
-    assert twin["gap_monitor"].stop() == 0 and twin["embedded_sim"].stop() == 0
-    assert "started in the pose of the first trajectory" in twin["embedded_sim"].output()  # its log, flushed
+    assert all(twin[name].stop() == 0 for name in ("gap_monitor", "twin_sync", "embedded_sim"))
+    # Their logs, flushed: the commands went once the simulator held the start pose, which it took in.
+    assert "start pose held by the simulator" in twin["twin_sync"].output()
+    assert "started in the pose of the first trajectory" in twin["embedded_sim"].output()
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     joints = max(e["max"] for e in report["per_joint_position_error_rad"].values())
     print(f"base gap max {report['base_position_error_m']['max'] * 1e3:.2f} mm, joints max {joints:.4f} rad")
