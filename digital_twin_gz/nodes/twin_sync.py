@@ -196,14 +196,13 @@ class TwinSync(Node):
             pose, decided = self._start_pose
             if not self.control.ready() and time.monotonic() - decided < SIMULATOR_WAIT:
                 return  # tried again with the next sample, or by the watch
+            self._start_pose = None
             try:
                 self.resync("start", pose)
             except SimControlError as err:
-                self._start_pose = None
                 self.get_logger().error(f"resync (start) failed, the twin goes on where it stands: {err}")
                 self._send_held()
                 return
-            self._start_pose = None
             self._start_sent = time.monotonic()
         waited = time.monotonic() - self._start_sent
         taken = self.control.taken()

@@ -169,8 +169,8 @@ def _wait_until(listener: _Listener, condition: Callable[[], bool], processes: l
                 log_dir: Path, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        if _died(processes):
-            raise DemoError(_reason(_died(processes)[0]))
+        if died := _died(processes):
+            raise DemoError(_reason(died[0]))
         if time.monotonic() > deadline:
             raise DemoError(f"{what} did not come up within {timeout:g} s (logs in {log_dir})")
         listener.spin(0.2)
@@ -184,8 +184,8 @@ def _run(listener: _Listener, namespaces: list[str], duration: float, running: C
         task = progress.add_task("twin running", total=duration)
         start = time.monotonic()
         while (elapsed := time.monotonic() - start) < duration:
-            if _died(running()):
-                raise DemoError(_reason(_died(running())[0]))
+            if died := _died(running()):
+                raise DemoError(_reason(died[0]))
             listener.spin(0.25)
             progress.update(task, completed=elapsed, description=listener.line(namespaces))
 
